@@ -1,0 +1,254 @@
+//! Command line: one binary, subcommands. Every flag has an environment fallback; secrets are
+//! never flags (they come from the environment or a Kubernetes Secret).
+
+use crate::edas::budget::{BudgetConfig, CallBudget};
+use crate::edas::signer::SignatureAlgorithm;
+use crate::edas::{ClientConfig, Credentials, EdasApi, EdasClient};
+use crate::telemetry::LogFormat;
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "edas-operator",
+    version,
+    about = "Keeps Alibaba Cloud EDAS application membership (ECCs) at what an EdasAppMembership resource declares",
+    long_about = "Keeps Alibaba Cloud EDAS application membership (ECCs) at what an EdasAppMembership \
+resource declares: diffs the declaration against QueryApplicationStatus, removes extra ECCs with \
+ScaleInApplication one change order at a time, and follows each order into the resource's status."
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax); RUST_LOG wins when set.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controller against the current Kubernetes cluster.
+    Run(RunArgs),
+    /// Print the EdasAppMembership CustomResourceDefinition as YAML.
+    Crd,
+    /// Serve a local EDAS simulator (the 2017-08-01 ROA API) for demos and tests.
+    Simulate(SimulateArgs),
+    /// Read-only: print what the operator would do for a membership resource, against live EDAS.
+    Plan(PlanArgs),
+    /// EDAS debugging aids.
+    Edas(EdasCommandArgs),
+}
+
+/// How to reach EDAS.
+#[derive(Args, Debug, Clone)]
+pub struct EdasArgs {
+    /// Endpoint override (VPC endpoint, proxy, simulator), e.g. https://edas-vpc.cn-hangzhou.aliyuncs.com.
+    /// Default: the public endpoint of the resource's region.
+    #[arg(long, env = "EDAS_ENDPOINT")]
+    pub edas_endpoint: Option<String>,
+    /// Accept an http:// endpoint on a non-loopback host (never needed for real EDAS).
+    #[arg(long, env = "EDAS_ALLOW_INSECURE_ENDPOINT", default_value_t = false)]
+    pub allow_insecure_endpoint: bool,
+    /// Signature algorithm: hmac-sha1 (ROA V2) or acs3-hmac-sha256.
+    #[arg(long, env = "EDAS_SIGNATURE_ALGORITHM", default_value = "hmac-sha1")]
+    pub signature_algorithm: SignatureAlgorithm,
+    /// Total timeout of one EDAS call.
+    #[arg(long, env = "EDAS_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub edas_timeout: Duration,
+    /// Connect timeout of one EDAS call.
+    #[arg(long, env = "EDAS_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub edas_connect_timeout: Duration,
+    /// Per-minute call limits, overriding the documented ones: `Op=N,Op=N` (0 = unlimited).
+    #[arg(long, env = "EDAS_RATE_LIMITS", default_value = "")]
+    pub rate_limits: String,
+    /// Share of each per-minute limit the operator allows itself (0 < share <= 1).
+    #[arg(long, env = "EDAS_RATE_LIMIT_SHARE", default_value_t = 0.9)]
+    pub rate_limit_share: f64,
+}
+
+impl EdasArgs {
+    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        let endpoint = match &self.edas_endpoint {
+            Some(e) if !e.trim().is_empty() => Some(
+                crate::edas::endpoint::parse_override(e.trim(), self.allow_insecure_endpoint)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            _ => None,
+        };
+        Ok(ClientConfig {
+            endpoint,
+            algorithm: self.signature_algorithm,
+            connect_timeout: self.edas_connect_timeout,
+            timeout: self.edas_timeout,
+            ..ClientConfig::default()
+        })
+    }
+
+    pub fn budget(&self) -> anyhow::Result<Arc<CallBudget>> {
+        if !(self.rate_limit_share > 0.0 && self.rate_limit_share <= 1.0) {
+            anyhow::bail!(
+                "--rate-limit-share {} must be in (0, 1]",
+                self.rate_limit_share
+            );
+        }
+        let mut cfg = BudgetConfig::default()
+            .with_overrides(&self.rate_limits)
+            .map_err(anyhow::Error::msg)?;
+        cfg.share = self.rate_limit_share;
+        Ok(Arc::new(CallBudget::new(cfg)))
+    }
+
+    /// A client with the operator's own credentials from the environment.
+    pub fn env_client(&self, region: &str) -> anyhow::Result<EdasClient> {
+        let creds = Credentials::from_env()?.context(
+            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        )?;
+        let config = self.client_config()?;
+        let http = crate::edas::client::http_client(&config).map_err(anyhow::Error::msg)?;
+        Ok(EdasClient::new(http, creds, region, config)
+            .map_err(anyhow::Error::msg)?
+            .with_budget(self.budget()?))
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration: {e}"))
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub edas: EdasArgs,
+    /// Path to a kubeconfig; default: KUBECONFIG, ~/.kube/config, then in-cluster.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Namespaces to watch (comma-separated); empty = all namespaces.
+    #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',', default_value = "")]
+    pub watch_namespaces: Vec<String>,
+    /// Namespaces whose resources may use the operator's own credentials when they name no
+    /// Secret (comma-separated). None by default: a namespace must not borrow the operator's
+    /// cloud account by omission.
+    #[arg(long, env = "DEFAULT_CREDENTIALS_NAMESPACES", value_delimiter = ',', default_value = "")]
+    pub default_credentials_namespaces: Vec<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Resources reconciled at once.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+    /// Periodic re-observation of converged resources, to notice drift made outside the operator.
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+    /// Take a coordination.k8s.io Lease before calling EDAS, so only one replica acts.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = false)]
+    pub leader_election: bool,
+    /// Namespace of the leader-election Lease (default: POD_NAMESPACE or edas-system).
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "edas-operator-leader")]
+    pub lease_name: String,
+    /// Lease duration.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// Identity of this replica in the Lease (default: POD_NAME or hostname-pid).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SIM_LISTEN", default_value = "127.0.0.1:8099")]
+    pub listen: SocketAddr,
+    /// State document (YAML or JSON); default: a small built-in demo fleet.
+    #[arg(long, env = "SIM_STATE")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub edas: EdasArgs,
+    /// An EdasAppMembership manifest (YAML or JSON). Credentials come from the environment.
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long, default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EdasCommandArgs {
+    #[command(subcommand)]
+    pub command: EdasCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EdasCommand {
+    /// Print an application's ECCs (QueryApplicationStatus). Credentials from the environment.
+    Status(EdasStatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EdasStatusArgs {
+    #[command(flatten)]
+    pub edas: EdasArgs,
+    #[arg(long)]
+    pub app_id: String,
+    #[arg(long)]
+    pub region: String,
+    /// Print JSON instead of a table.
+    #[arg(long, default_value_t = false)]
+    pub json: bool,
+}
+
+pub async fn edas_command(args: EdasCommandArgs) -> anyhow::Result<()> {
+    match args.command {
+        EdasCommand::Status(a) => {
+            let client = a.edas.env_client(&a.region)?;
+            let status = client.query_application_status(&a.app_id).await?;
+            if a.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "appId": status.app_id,
+                        "name": status.name,
+                        "eccs": status.eccs,
+                    }))?
+                );
+            } else {
+                println!("app {} ({})", status.app_id, status.name);
+                println!(
+                    "{:<38} {:<38} {:<22} {:<16} {:<24} TASK",
+                    "ECC", "ECU", "INSTANCE", "IP", "STATE"
+                );
+                for e in &status.eccs {
+                    println!(
+                        "{:<38} {:<38} {:<22} {:<16} {:<24} {}",
+                        e.ecc_id, e.ecu_id, e.instance_id, e.ip, e.app_state, e.task_state
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,399 @@
+//! The `EdasAppMembership` custom resource: spec, status, condition types and reasons.
+
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub const GROUP: &str = "edas.operators.dev";
+pub const PAUSED_ANNOTATION: &str = "edas.operators.dev/paused";
+/// The one field manager the operator writes status with (server-side apply).
+pub const FIELD_MANAGER: &str = "edas-operator";
+pub const HISTORY_LIMIT: usize = 10;
+pub const MAX_MEMBERS: usize = 200;
+
+/// Declares which ECCs (application instances, one per ECS host) an EDAS application should
+/// run on. The operator removes the others with ScaleInApplication, one change order at a time.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "edas.operators.dev",
+    version = "v1alpha1",
+    kind = "EdasAppMembership",
+    plural = "edasappmemberships",
+    shortname = "eam",
+    namespaced,
+    status = "EdasAppMembershipStatus",
+    printcolumn = r#"{"name":"App","type":"string","jsonPath":".spec.appId"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desired"}"#,
+    printcolumn = r#"{"name":"Observed","type":"integer","jsonPath":".status.observed"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"Change-Order","type":"string","jsonPath":".status.changeOrder.summary"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EdasAppMembershipSpec {
+    /// EDAS application id. Immutable.
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("appId is immutable"))]
+    pub app_id: String,
+    /// Region of the application, e.g. cn-hangzhou. Immutable.
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9-]+$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("regionId is immutable"))]
+    pub region_id: String,
+    /// The desired set of ECCs. Each entry names one ECC by exactly one of eccId, instanceId
+    /// (ECS instance id) or ip. ECCs of the app not named here are removed.
+    #[serde(default)]
+    #[schemars(length(max = 200))]
+    #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n == m))").message("members must not name the same ECC twice"))]
+    pub members: Vec<Member>,
+    /// A Secret in this resource's namespace with ALIBABA_CLOUD_ACCESS_KEY_ID,
+    /// ALIBABA_CLOUD_ACCESS_KEY_SECRET and optionally ALIBABA_CLOUD_SECURITY_TOKEN. When absent,
+    /// the operator's own credentials are used, only in namespaces it was told to allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+    /// Manage (default): remove extra ECCs. Observe: compute and show the plan, never mutate.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+    /// How removals are made.
+    #[serde(default)]
+    pub scale_in: ScaleInPolicy,
+    /// How long a change order may run before it is reported as stuck (e.g. 30m, 1h).
+    #[serde(default = "default_timeout")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
+    pub change_order_timeout: String,
+}
+
+fn default_timeout() -> String {
+    "30m".into()
+}
+
+/// One ECC, named by exactly one identifier.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.eccId), has(self.instanceId), has(self.ip)].filter(x, x).size() == 1").message("a member names exactly one of eccId, instanceId or ip"))]
+pub struct Member {
+    /// ECC id (from QueryApplicationStatus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub ecc_id: Option<String>,
+    /// ECS instance id (i-...), resolved through the app's ECU list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub instance_id: Option<String>,
+    /// Private IP of the ECU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub ip: Option<String>,
+}
+
+impl std::fmt::Display for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.ecc_id, &self.instance_id, &self.ip) {
+            (Some(e), _, _) => write!(f, "eccId={e}"),
+            (_, Some(i), _) => write!(f, "instanceId={i}"),
+            (_, _, Some(ip)) => write!(f, "ip={ip}"),
+            _ => f.write_str("<empty member>"),
+        }
+    }
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SecretRef {
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ManagementPolicy {
+    #[default]
+    Manage,
+    Observe,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleInPolicy {
+    /// ForceStatus: remove at once without a change order. Meant only for expired ECS.
+    #[serde(default)]
+    pub force: bool,
+    /// At most this many ECCs per change order.
+    #[serde(default = "default_max_per_co")]
+    #[schemars(range(min = 1, max = 50))]
+    pub max_per_change_order: i32,
+    /// Never leave fewer healthy members than this.
+    #[serde(default = "default_min_remaining")]
+    #[schemars(range(min = 0))]
+    pub min_remaining: i32,
+}
+
+fn default_max_per_co() -> i32 {
+    5
+}
+fn default_min_remaining() -> i32 {
+    1
+}
+
+impl Default for ScaleInPolicy {
+    fn default() -> Self {
+        Self {
+            force: false,
+            max_per_change_order: default_max_per_co(),
+            min_remaining: default_min_remaining(),
+        }
+    }
+}
+
+/// What the operator observed and did.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EdasAppMembershipStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Number of declared members.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<i32>,
+    /// Number of ECCs the app has now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<i32>,
+    /// The app's ECCs as last observed.
+    #[serde(default)]
+    pub members: Vec<ObservedMember>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+    /// A scale-in the operator is about to send or has sent without an answer yet. Kept so that
+    /// a restarted operator observes before it sends anything again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_scale_in: Option<PendingScaleIn>,
+    /// The change order being followed (or the last one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_order: Option<ChangeOrderStatus>,
+    /// The last orders, newest first.
+    #[serde(default)]
+    pub history: Vec<ChangeOrderStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_observed_at: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedMember {
+    pub ecc_id: String,
+    pub ecu_id: String,
+    #[serde(default)]
+    pub instance_id: String,
+    #[serde(default)]
+    pub ip: String,
+    pub app_state: String,
+    pub task_state: String,
+    /// Named by the spec.
+    pub declared: bool,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    /// ECC ids present but not declared.
+    #[serde(default)]
+    pub to_remove: Vec<String>,
+    /// Declared members not present (reported, not acted on).
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// The ECC ids of the next change order.
+    #[serde(default)]
+    pub next_batch: Vec<String>,
+    /// Why the next removal is not being made, if it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_reason: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingScaleIn {
+    pub ecc_ids: Vec<String>,
+    pub force: bool,
+    pub started_at: String,
+    /// Set when the call's outcome was unknown and the operator is observing before acting.
+    #[serde(default)]
+    pub outcome_unknown: bool,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeOrderStatus {
+    /// Change order id; empty for a forced removal (EDAS makes no order).
+    #[serde(default)]
+    pub id: String,
+    /// Status name: Ready, Running, Succeeded, Failed, Aborted, WaitingManualConfirm, ...
+    pub status: String,
+    pub status_code: i64,
+    /// "<status> <id>" for `kubectl get`.
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub ecc_ids: Vec<String>,
+    /// Made by this operator (pop) or someone else (console).
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub co_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_polled_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Polls made of this order so far.
+    #[serde(default)]
+    pub polls: i64,
+}
+
+/// Condition types.
+pub mod condition {
+    pub const READY: &str = "Ready";
+    pub const SYNCED: &str = "Synced";
+    /// kstatus: True while the operator is still working towards the spec.
+    pub const RECONCILING: &str = "Reconciling";
+    /// kstatus: True when progress is blocked and needs a human.
+    pub const STALLED: &str = "Stalled";
+}
+
+/// Condition reasons (documented in the README).
+pub mod reason {
+    pub const CONVERGED: &str = "Converged";
+    pub const CHANGE_ORDER_RUNNING: &str = "ChangeOrderRunning";
+    pub const MEMBERS_MISSING: &str = "MembersMissing";
+    pub const CHANGE_ORDER_FAILED: &str = "ChangeOrderFailed";
+    pub const CHANGE_ORDER_STUCK: &str = "ChangeOrderStuck";
+    pub const WAITING_FOR_CONFIRMATION: &str = "WaitingForConfirmation";
+    pub const SAFETY_LIMIT: &str = "SafetyLimit";
+    pub const CHANGE_ORDER_IN_PROGRESS: &str = "ChangeOrderInProgress";
+    pub const OUTCOME_UNKNOWN: &str = "OutcomeUnknown";
+    pub const PAUSED: &str = "Paused";
+    pub const CONFLICT: &str = "Conflict";
+    pub const INVALID_CREDENTIALS: &str = "InvalidCredentials";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const THROTTLED: &str = "Throttled";
+    pub const EDAS_UNAVAILABLE: &str = "EdasUnavailable";
+    pub const EDAS_ERROR: &str = "EdasError";
+    pub const MALFORMED_RESPONSE: &str = "MalformedResponse";
+    pub const OBSERVE_ONLY: &str = "ObserveOnly";
+    pub const PLAN_PENDING: &str = "PlanPending";
+    pub const RECONCILE_ERROR: &str = "ReconcileError";
+    pub const RECONCILED: &str = "Reconciled";
+}
+
+pub fn crd_yaml() -> anyhow::Result<String> {
+    Ok(serde_yaml_ng::to_string(&EdasAppMembership::crd())?)
+}
+
+pub fn print_crd() -> anyhow::Result<()> {
+    print!("{}", crd_yaml()?);
+    Ok(())
+}
+
+impl EdasAppMembershipSpec {
+    /// What the apiserver checks, checked again here (for `plan -f` and manifests from files).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.app_id.trim().is_empty() {
+            return Err("spec.appId: must not be empty".into());
+        }
+        crate::edas::endpoint::validate_region(&self.region_id)
+            .map_err(|e| format!("spec.regionId: {e}"))?;
+        if self.members.len() > MAX_MEMBERS {
+            return Err(format!("spec.members: at most {MAX_MEMBERS} entries"));
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            let n = [&m.ecc_id, &m.instance_id, &m.ip]
+                .iter()
+                .filter(|x| x.as_ref().is_some_and(|s| !s.is_empty()))
+                .count();
+            if n != 1 {
+                return Err(format!(
+                    "spec.members[{i}]: a member names exactly one of eccId, instanceId or ip"
+                ));
+            }
+            if self.members[..i].contains(m) {
+                return Err(format!("spec.members[{i}]: {m} is listed twice"));
+            }
+        }
+        if !(1..=50).contains(&self.scale_in.max_per_change_order) {
+            return Err("spec.scaleIn.maxPerChangeOrder: must be between 1 and 50".into());
+        }
+        if self.scale_in.min_remaining < 0 {
+            return Err("spec.scaleIn.minRemaining: must be 0 or more".into());
+        }
+        self.change_order_timeout()?;
+        Ok(())
+    }
+
+    pub fn change_order_timeout(&self) -> Result<std::time::Duration, String> {
+        humantime::parse_duration(&self.change_order_timeout).map_err(|e| {
+            format!(
+                "spec.changeOrderTimeout: {:?} is not a duration: {e}",
+                self.change_order_timeout
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crd_carries_cel_rules_and_printer_columns() {
+        let y = crd_yaml().unwrap();
+        assert!(y.contains("appId is immutable"));
+        assert!(y.contains("a member names exactly one of eccId, instanceId or ip"));
+        assert!(y.contains("members must not name the same ECC twice"));
+        assert!(y.contains("name: Change-Order"));
+        assert!(y.contains("- eam"));
+    }
+
+    #[test]
+    fn spec_defaults_are_the_documented_ones() {
+        let s: EdasAppMembershipSpec =
+            serde_json::from_str(r#"{"appId":"a","regionId":"cn-hangzhou"}"#).unwrap();
+        assert_eq!(s.management_policy, ManagementPolicy::Manage);
+        assert_eq!(s.scale_in.max_per_change_order, 5);
+        assert_eq!(s.scale_in.min_remaining, 1);
+        assert!(!s.scale_in.force);
+        assert_eq!(s.change_order_timeout().unwrap().as_secs(), 1800);
+    }
+
+    #[test]
+    fn local_validation_names_the_field() {
+        let mut s: EdasAppMembershipSpec = serde_json::from_str(
+            r#"{"appId":"a","regionId":"cn-hangzhou","members":[{"eccId":"e1","ip":"10.0.0.1"}]}"#,
+        )
+        .unwrap();
+        assert!(s.validate().unwrap_err().starts_with("spec.members[0]"));
+        s.members = vec![
+            Member {
+                ip: Some("10.0.0.1".into()),
+                ..Default::default()
+            };
+            2
+        ];
+        assert!(s.validate().unwrap_err().contains("listed twice"));
+    }
+}

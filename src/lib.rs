@@ -1,0 +1,18 @@
+//! edas-operator: keeps an Alibaba Cloud EDAS application's ECC membership at what an
+//! `EdasAppMembership` resource declares.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod controller;
+pub mod crd;
+pub mod edas;
+pub mod metrics;
+pub mod server;
+pub mod sim;
+pub mod telemetry;
+
+/// rustls needs one process-wide crypto provider; kube and reqwest share ring.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
