@@ -174,6 +174,9 @@ pub struct EdasAppMembershipStatus {
     pub history: Vec<ChangeOrderStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_observed_at: Option<String>,
+    /// Change orders of ours that failed in a row; the next try waits longer each time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<i32>,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -1,10 +1,463 @@
-//! The controller (filled in by the controller work).
-use crate::cli::{PlanArgs, RunArgs};
+//! Controller wiring: the Context shared by reconciles, credentials and EDAS clients per
+//! resource, the error policy with per-object backoff, start-up and shutdown.
 
-pub async fn run(_args: RunArgs) -> anyhow::Result<()> {
-    anyhow::bail!("run: not built yet")
+pub mod conditions;
+pub mod leader;
+pub mod plan;
+pub mod reconcile;
+
+use crate::cli::{EdasArgs, PlanArgs, RunArgs};
+use crate::crd::EdasAppMembership;
+use crate::edas::budget::CallBudget;
+use crate::edas::client::CallObserver;
+use crate::edas::{ClientConfig, Credentials, EdasApi, EdasClient};
+use crate::metrics::Metrics;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::utils::Predicate;
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::{Api, Client, ResourceExt};
+use rand::RngExt;
+use sha2::Digest;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Errors that end a reconcile early. EDAS failures are mostly turned into conditions inside
+/// the reconcile; what reaches here is retried with per-object backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing status of {object}: {source}")]
+    WriteStatus {
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Edas(#[from] crate::edas::EdasError),
 }
 
-pub async fn plan_command(_args: PlanArgs) -> anyhow::Result<()> {
-    anyhow::bail!("plan: not built yet")
+/// Where EDAS clients come from: per (credentials, region), cached.
+pub struct EdasClients {
+    pub config: ClientConfig,
+    pub http: reqwest::Client,
+    pub budget: Arc<CallBudget>,
+    pub observer: Arc<dyn CallObserver>,
+    pub default_credentials: Option<Credentials>,
+    pub default_namespaces: BTreeSet<String>,
+    cache: Mutex<HashMap<(String, String, String), Arc<dyn EdasApi>>>,
+}
+
+impl EdasClients {
+    pub fn new(
+        edas: &EdasArgs,
+        observer: Arc<dyn CallObserver>,
+        default_credentials: Option<Credentials>,
+        default_namespaces: BTreeSet<String>,
+    ) -> anyhow::Result<Self> {
+        let config = edas.client_config()?;
+        let http = crate::edas::client::http_client(&config).map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            config,
+            http,
+            budget: edas.budget()?,
+            observer,
+            default_credentials,
+            default_namespaces,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn client(&self, creds: &Credentials, region: &str) -> Result<Arc<dyn EdasApi>, String> {
+        // The secret's hash tells a rotated Secret apart; the secret itself is never a key.
+        let fingerprint = hex::encode(sha2::Sha256::digest(
+            format!(
+                "{}\0{}",
+                creds.access_key_secret(),
+                creds.security_token().unwrap_or("")
+            )
+            .as_bytes(),
+        ));
+        let key = (
+            creds.access_key_id().to_string(),
+            fingerprint,
+            region.to_string(),
+        );
+        let mut cache = match self.cache.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let client = EdasClient::new(self.http.clone(), creds.clone(), region, self.config.clone())?
+            .with_budget(self.budget.clone())
+            .with_observer(self.observer.clone());
+        let client: Arc<dyn EdasApi> = Arc::new(client);
+        cache.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub edas: EdasClients,
+    pub store: Store<EdasAppMembership>,
+    pub resync: Duration,
+    backoff: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// Per-object exponential backoff with jitter (kube has none built in).
+    pub fn next_backoff(&self, key: &str) -> Duration {
+        let mut map = match self.backoff.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        let n = map.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let base = Duration::from_secs(2).saturating_mul(1u32 << (*n).min(8));
+        let capped = base.min(Duration::from_secs(300));
+        Duration::from_secs_f64(capped.as_secs_f64() * rand::rng().random_range(0.5..=1.0))
+    }
+
+    pub fn reset_backoff(&self, key: &str) {
+        let mut map = match self.backoff.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.remove(key);
+    }
+
+    /// The credentials a resource may use: its own Secret, or the operator's own only where
+    /// its namespace was allowed.
+    pub async fn credentials_for(&self, obj: &EdasAppMembership) -> Result<Credentials, String> {
+        let ns = obj.namespace().unwrap_or_default();
+        match &obj.spec.credentials_secret_ref {
+            Some(r) => {
+                let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
+                let secret = match secrets.get(&r.name).await {
+                    Ok(s) => s,
+                    Err(kube::Error::Api(s)) if s.code == 404 => {
+                        return Err(format!("Secret {ns}/{} not found", r.name));
+                    }
+                    Err(kube::Error::Api(s)) if s.code == 403 => {
+                        return Err(format!(
+                            "the operator may not read Secret {ns}/{}: bind the ClusterRole \
+                             edas-operator-credentials-reader in namespace {ns} (see deploy/examples)",
+                            r.name
+                        ));
+                    }
+                    Err(e) => return Err(format!("reading Secret {ns}/{}: {e}", r.name)),
+                };
+                let data: std::collections::BTreeMap<String, Vec<u8>> = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                Credentials::from_secret_data(&format!("{ns}/{}", r.name), &data)
+                    .map_err(|e| e.to_string())
+            }
+            None => {
+                if !self.edas.default_namespaces.contains(&ns) {
+                    return Err(format!(
+                        "spec.credentialsSecretRef is not set and namespace {ns} is not allowed \
+                         to use the operator's own credentials (--default-credentials-namespaces)"
+                    ));
+                }
+                self.edas.default_credentials.clone().ok_or_else(|| {
+                    "spec.credentialsSecretRef is not set and the operator has no credentials \
+                     of its own"
+                        .to_string()
+                })
+            }
+        }
+    }
+}
+
+pub fn object_key(obj: &EdasAppMembership) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+fn error_policy(obj: Arc<EdasAppMembership>, err: &Error, ctx: Arc<Context>) -> Action {
+    let key = object_key(&obj);
+    let wait = ctx.next_backoff(&key);
+    tracing::warn!(object = %key, error = %err, retry_in_ms = wait.as_millis() as u64, "reconcile failed");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&crate::metrics::ReasonLabel {
+            reason: match err {
+                Error::WriteStatus { .. } => "StatusWrite".into(),
+                Error::Edas(e) => e.class().into(),
+            },
+        })
+        .inc();
+    Action::requeue(wait)
+}
+
+async fn kube_client(kubeconfig: &Option<std::path::PathBuf>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// `edas-operator run`.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = kube_client(&args.kubeconfig).await?;
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown signal received");
+        let _ = shutdown_tx.send(true);
+    });
+    let wait_shutdown = {
+        let rx = shutdown_rx.clone();
+        move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|v| *v).await;
+            }
+        }
+    };
+    let health = crate::server::Health {
+        ready: ready.clone(),
+        metrics: metrics.clone(),
+    };
+    let server = tokio::spawn(crate::server::serve(
+        args.metrics_addr,
+        health,
+        wait_shutdown(),
+    ));
+
+    // With leader election, only the replica holding the Lease talks to EDAS.
+    let leadership = if args.leader_election {
+        Some(leader::acquire(client.clone(), &args, wait_shutdown()).await?)
+    } else {
+        None
+    };
+    if *shutdown_rx.borrow() {
+        return Ok(());
+    }
+
+    let default_credentials = Credentials::from_env()?;
+    let default_namespaces: BTreeSet<String> = args
+        .default_credentials_namespaces
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let observer: Arc<dyn CallObserver> = metrics.clone();
+    let edas = EdasClients::new(&args.edas, observer, default_credentials, default_namespaces)?;
+
+    let namespaces: Vec<String> = args
+        .watch_namespaces
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (reader, writer) = reflector::store::<EdasAppMembership>();
+    let wc = watcher::Config::default();
+    let streams: Vec<_> = if namespaces.is_empty() {
+        vec![watcher(Api::<EdasAppMembership>::all(client.clone()), wc.clone()).boxed()]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| watcher(Api::<EdasAppMembership>::namespaced(client.clone(), ns), wc.clone()).boxed())
+            .collect()
+    };
+    let merged = futures::stream::select_all(streams);
+    // Our own status writes must not wake us: only spec (generation) and annotation
+    // (pause) changes do; change orders are followed by requeue.
+    let trigger = merged
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::annotations),
+            Default::default(),
+        );
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(leader::default_identity);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "edas-operator".into(),
+            instance: Some(identity),
+        },
+    );
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        metrics: metrics.clone(),
+        edas,
+        store: reader.clone(),
+        resync: args.resync_interval,
+        backoff: Mutex::new(HashMap::new()),
+    });
+
+    {
+        let reader = reader.clone();
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            if reader.wait_until_ready().await.is_ok() {
+                ready.store(true, Ordering::SeqCst);
+                tracing::info!("caches synced");
+            }
+        });
+    }
+
+    let lost = {
+        let leadership = leadership.clone();
+        async move {
+            match leadership {
+                Some(l) => l.lost().await,
+                None => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let stop = {
+        let shutdown = wait_shutdown();
+        async move {
+            tokio::select! {
+                _ = shutdown => {},
+                _ = lost => tracing::error!("leadership lost; stopping the controller"),
+            }
+        }
+    };
+
+    tracing::info!(namespaces = ?namespaces, "starting controller");
+    Controller::for_stream(trigger, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
+        .graceful_shutdown_on(stop)
+        .run(reconcile::reconcile, error_policy, ctx.clone())
+        .for_each(|res| {
+            let metrics = metrics.clone();
+            async move {
+                let result = if res.is_ok() { "ok" } else { "error" };
+                metrics
+                    .reconciles
+                    .get_or_create(&crate::metrics::ResultLabel {
+                        result: result.into(),
+                    })
+                    .inc();
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "reconcile error");
+                }
+            }
+        })
+        .await;
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    let lost_leadership = !*shutdown_rx.borrow();
+    server.abort();
+    tracing::info!("controller stopped");
+    if lost_leadership && args.leader_election {
+        anyhow::bail!("lost leadership");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `edas-operator plan -f FILE`: read-only, prints the plan the controller would compute.
+pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.file.display()))?;
+    let obj: EdasAppMembership = serde_yaml_ng::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not an EdasAppMembership manifest: {e}",
+            args.file.display()
+        )
+    })?;
+    obj.spec
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let client = args.edas.env_client(&obj.spec.region_id)?;
+    let app = client.query_application_status(&obj.spec.app_id).await?;
+    let plan = plan::compute(&obj.spec, &app);
+    if args.output == "json" {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
+    println!(
+        "app {} ({}) in {}: {} ECC(s) observed, {} declared",
+        app.app_id,
+        app.name,
+        obj.spec.region_id,
+        app.eccs.len(),
+        obj.spec.members.len()
+    );
+    for e in &app.eccs {
+        let mark = if plan.declared.contains(&e.ecc_id) {
+            "keep  "
+        } else {
+            "remove"
+        };
+        println!(
+            "  {mark} {} ecu={} instance={} ip={} state={} task={}",
+            e.ecc_id, e.ecu_id, e.instance_id, e.ip, e.app_state, e.task_state
+        );
+    }
+    for m in &plan.missing {
+        println!("  missing {m} (declared, not running the app; the operator does not add ECCs)");
+    }
+    if plan.to_remove.is_empty() {
+        println!("plan: nothing to remove");
+    } else {
+        println!(
+            "plan: remove {} ECC(s) in change orders of at most {}{}",
+            plan.to_remove.len(),
+            obj.spec.scale_in.max_per_change_order,
+            if obj.spec.scale_in.force {
+                " (ForceStatus=true)"
+            } else {
+                ""
+            }
+        );
+        match &plan.blocked {
+            Some(b) => println!("blocked: {b}"),
+            None => println!("next change order: {}", plan.next_batch.join(",")),
+        }
+        if obj.spec.management_policy == crate::crd::ManagementPolicy::Observe {
+            println!("managementPolicy Observe: the operator would only report this plan");
+        }
+    }
+    Ok(())
 }

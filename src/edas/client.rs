@@ -542,6 +542,7 @@ pub fn change_order_from_wire(
         batch_type: info.batch_type.unwrap_or_default(),
         batch_count: info.batch_count.unwrap_or(1),
         create_time: info.create_time,
+        targets: info.targets.map(|t| t.items).unwrap_or_default(),
         pipelines,
     })
 }

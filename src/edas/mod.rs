@@ -371,6 +371,8 @@ pub struct ChangeOrderDetail {
     pub batch_type: String,
     pub batch_count: i64,
     pub create_time: Option<String>,
+    /// What the order acts on (`Targets.Items`), when EDAS says.
+    pub targets: Vec<String>,
     pub pipelines: Vec<Pipeline>,
 }
 

@@ -1,0 +1,306 @@
+//! PURE: what the four conditions say for an outcome, and setting them so that
+//! `lastTransitionTime` changes only when a condition's status flips.
+
+use crate::crd::{Condition, condition, reason};
+
+/// Where a reconcile ended, as the conditions should tell it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Converged,
+    MembersMissing(String),
+    ObserveOnly(String),
+    ChangeOrderRunning(String),
+    WaitingForConfirmation(String),
+    ChangeOrderStuck(String),
+    ForeignChangeOrder(String),
+    ChangeOrderFailed(String),
+    SafetyLimit(String),
+    OutcomeUnknown(String),
+    Paused,
+    Conflict(String),
+    InvalidCredentials(String),
+    InvalidSpec(String),
+    /// A transient EDAS problem (reason: Throttled, EdasUnavailable).
+    Transient { reason: &'static str, message: String },
+    /// A permanent EDAS problem (reason: EdasError, MalformedResponse).
+    Permanent { reason: &'static str, message: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tri {
+    True,
+    False,
+    Unknown,
+    /// Leave this condition as it is.
+    Keep,
+}
+
+/// (Ready, Synced, Reconciling, Stalled), each (status, reason, message).
+pub type Desired = [(&'static str, Tri, &'static str, String); 4];
+
+pub fn desired(outcome: &Outcome) -> Desired {
+    use Tri::*;
+    let (ready, synced, reconciling, stalled, rs, ss, msg): (
+        Tri,
+        Tri,
+        Tri,
+        Tri,
+        &'static str,
+        &'static str,
+        String,
+    ) = match outcome {
+        Outcome::Converged => (
+            True,
+            True,
+            False,
+            False,
+            reason::CONVERGED,
+            reason::RECONCILED,
+            "the app runs exactly the declared members".into(),
+        ),
+        Outcome::MembersMissing(m) => (
+            False,
+            True,
+            False,
+            True,
+            reason::MEMBERS_MISSING,
+            reason::RECONCILED,
+            m.clone(),
+        ),
+        Outcome::ObserveOnly(m) => (
+            False,
+            True,
+            False,
+            False,
+            reason::OBSERVE_ONLY,
+            reason::OBSERVE_ONLY,
+            m.clone(),
+        ),
+        Outcome::ChangeOrderRunning(m) => (
+            False,
+            True,
+            True,
+            False,
+            reason::CHANGE_ORDER_RUNNING,
+            reason::CHANGE_ORDER_RUNNING,
+            m.clone(),
+        ),
+        Outcome::WaitingForConfirmation(m) => (
+            False,
+            False,
+            False,
+            True,
+            reason::WAITING_FOR_CONFIRMATION,
+            reason::WAITING_FOR_CONFIRMATION,
+            m.clone(),
+        ),
+        Outcome::ChangeOrderStuck(m) => (
+            False,
+            False,
+            False,
+            True,
+            reason::CHANGE_ORDER_STUCK,
+            reason::CHANGE_ORDER_STUCK,
+            m.clone(),
+        ),
+        Outcome::ForeignChangeOrder(m) => (
+            False,
+            False,
+            True,
+            False,
+            reason::CHANGE_ORDER_IN_PROGRESS,
+            reason::CHANGE_ORDER_IN_PROGRESS,
+            m.clone(),
+        ),
+        Outcome::ChangeOrderFailed(m) => (
+            False,
+            False,
+            True,
+            False,
+            reason::CHANGE_ORDER_FAILED,
+            reason::CHANGE_ORDER_FAILED,
+            m.clone(),
+        ),
+        Outcome::SafetyLimit(m) => (
+            False,
+            False,
+            False,
+            True,
+            reason::SAFETY_LIMIT,
+            reason::SAFETY_LIMIT,
+            m.clone(),
+        ),
+        Outcome::OutcomeUnknown(m) => (
+            False,
+            False,
+            True,
+            False,
+            reason::OUTCOME_UNKNOWN,
+            reason::OUTCOME_UNKNOWN,
+            m.clone(),
+        ),
+        Outcome::Paused => (
+            Keep,
+            False,
+            False,
+            False,
+            reason::PAUSED,
+            reason::PAUSED,
+            "paused by annotation edas.operators.dev/paused; no EDAS calls are made".into(),
+        ),
+        Outcome::Conflict(m) => (
+            False,
+            False,
+            False,
+            True,
+            reason::CONFLICT,
+            reason::CONFLICT,
+            m.clone(),
+        ),
+        Outcome::InvalidCredentials(m) => (
+            False,
+            False,
+            False,
+            True,
+            reason::INVALID_CREDENTIALS,
+            reason::INVALID_CREDENTIALS,
+            m.clone(),
+        ),
+        Outcome::InvalidSpec(m) => (
+            False,
+            False,
+            False,
+            True,
+            reason::INVALID_SPEC,
+            reason::INVALID_SPEC,
+            m.clone(),
+        ),
+        Outcome::Transient { reason, message } => {
+            (Keep, False, True, False, reason, reason, message.clone())
+        }
+        Outcome::Permanent { reason, message } => {
+            (Keep, False, False, True, reason, reason, message.clone())
+        }
+    };
+    let flag = |t: Tri, yes: &'static str| -> (&'static str, String) {
+        if t == True {
+            (yes, msg.clone())
+        } else {
+            (reason::RECONCILED, String::new())
+        }
+    };
+    let (rec_reason, rec_msg) = flag(reconciling, rs);
+    let (st_reason, st_msg) = flag(stalled, rs);
+    [
+        (condition::READY, ready, rs, msg.clone()),
+        (condition::SYNCED, synced, ss, msg.clone()),
+        (condition::RECONCILING, reconciling, rec_reason, rec_msg),
+        (condition::STALLED, stalled, st_reason, st_msg),
+    ]
+}
+
+fn tri_str(t: Tri) -> &'static str {
+    match t {
+        Tri::True => "True",
+        Tri::False => "False",
+        _ => "Unknown",
+    }
+}
+
+/// Apply the desired conditions to `conds`. A condition's `lastTransitionTime` changes only
+/// when its status changes. Returns the types whose status flipped.
+pub fn apply(
+    conds: &mut Vec<Condition>,
+    desired: Desired,
+    generation: Option<i64>,
+    now: &str,
+) -> Vec<&'static str> {
+    let mut flipped = Vec::new();
+    for (type_, tri, reason, message) in desired {
+        let existing = conds.iter_mut().find(|c| c.type_ == type_);
+        match (existing, tri) {
+            (Some(c), Tri::Keep) => {
+                c.observed_generation = generation;
+            }
+            (None, Tri::Keep) => conds.push(Condition {
+                type_: type_.into(),
+                status: "Unknown".into(),
+                reason: reason.into(),
+                message,
+                last_transition_time: now.into(),
+                observed_generation: generation,
+            }),
+            (Some(c), t) => {
+                let status = tri_str(t);
+                if c.status != status {
+                    c.status = status.into();
+                    c.last_transition_time = now.into();
+                    flipped.push(type_);
+                }
+                c.reason = reason.into();
+                c.message = message;
+                c.observed_generation = generation;
+            }
+            (None, t) => {
+                conds.push(Condition {
+                    type_: type_.into(),
+                    status: tri_str(t).into(),
+                    reason: reason.into(),
+                    message,
+                    last_transition_time: now.into(),
+                    observed_generation: generation,
+                });
+                flipped.push(type_);
+            }
+        }
+    }
+    flipped
+}
+
+pub fn get<'a>(conds: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conds.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_changes_only_when_status_flips() {
+        let mut c = Vec::new();
+        apply(&mut c, desired(&Outcome::ChangeOrderRunning("a".into())), Some(1), "t1");
+        assert_eq!(get(&c, "Ready").unwrap().last_transition_time, "t1");
+        let flipped = apply(&mut c, desired(&Outcome::ChangeOrderFailed("b".into())), Some(1), "t2");
+        let ready = get(&c, "Ready").unwrap();
+        assert_eq!(ready.last_transition_time, "t1", "Ready stayed False");
+        assert_eq!(ready.reason, "ChangeOrderFailed");
+        assert!(!flipped.contains(&"Ready"));
+        let flipped = apply(&mut c, desired(&Outcome::Converged), Some(2), "t3");
+        let ready = get(&c, "Ready").unwrap();
+        assert_eq!(ready.status, "True");
+        assert_eq!(ready.last_transition_time, "t3");
+        assert_eq!(ready.observed_generation, Some(2));
+        assert!(flipped.contains(&"Ready"));
+    }
+
+    #[test]
+    fn paused_keeps_ready_as_it_was() {
+        let mut c = Vec::new();
+        apply(&mut c, desired(&Outcome::Converged), Some(1), "t1");
+        apply(&mut c, desired(&Outcome::Paused), Some(1), "t2");
+        assert_eq!(get(&c, "Ready").unwrap().status, "True");
+        assert_eq!(get(&c, "Synced").unwrap().reason, "Paused");
+    }
+
+    #[test]
+    fn kstatus_sees_running_as_reconciling_and_blocked_as_stalled() {
+        let mut c = Vec::new();
+        apply(&mut c, desired(&Outcome::ChangeOrderRunning("x".into())), Some(1), "t");
+        assert_eq!(get(&c, "Reconciling").unwrap().status, "True");
+        assert_eq!(get(&c, "Stalled").unwrap().status, "False");
+        apply(&mut c, desired(&Outcome::SafetyLimit("x".into())), Some(1), "t");
+        assert_eq!(get(&c, "Reconciling").unwrap().status, "False");
+        assert_eq!(get(&c, "Stalled").unwrap().status, "True");
+        assert_eq!(get(&c, "Stalled").unwrap().reason, "SafetyLimit");
+    }
+}

@@ -1,0 +1,246 @@
+//! PURE: spec + observed EDAS state -> plan. No I/O here.
+
+use crate::crd::{EdasAppMembershipSpec, Member};
+use crate::edas::{AppStatus, EccInstance};
+use std::collections::BTreeSet;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// ECC ids present but not declared, in removal order (unhealthy first, then by id).
+    pub to_remove: Vec<String>,
+    /// Declared members that resolve to no ECC of the app.
+    pub missing: Vec<String>,
+    /// ECC ids that the declaration names and the app has.
+    pub declared: BTreeSet<String>,
+    /// The next change order's ECC ids (at most maxPerChangeOrder), empty when nothing to do
+    /// or blocked.
+    pub next_batch: Vec<String>,
+    /// Why the next removal is refused.
+    pub blocked: Option<String>,
+    /// Healthy ECCs that would remain after the next batch.
+    pub healthy_after_batch: usize,
+}
+
+impl Plan {
+    pub fn is_converged(&self) -> bool {
+        self.to_remove.is_empty()
+    }
+}
+
+/// Which ECC a member names, if the app has it.
+pub fn resolve<'a>(member: &Member, app: &'a AppStatus) -> Option<&'a EccInstance> {
+    if let Some(id) = member.ecc_id.as_deref() {
+        return app.eccs.iter().find(|e| e.ecc_id == id);
+    }
+    if let Some(inst) = member.instance_id.as_deref() {
+        let ecu = app.ecus.iter().find(|h| h.instance_id == inst);
+        return app.eccs.iter().find(|e| {
+            e.instance_id == inst || ecu.is_some_and(|h| !h.ecu_id.is_empty() && h.ecu_id == e.ecu_id)
+        });
+    }
+    if let Some(ip) = member.ip.as_deref() {
+        let ecu = app.ecus.iter().find(|h| h.ip == ip);
+        return app.eccs.iter().find(|e| {
+            e.ip == ip || ecu.is_some_and(|h| !h.ecu_id.is_empty() && h.ecu_id == e.ecu_id)
+        });
+    }
+    None
+}
+
+/// Diff the declaration against the app and choose the next batch under the safety rules.
+pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
+    let mut declared = BTreeSet::new();
+    let mut missing = Vec::new();
+    for m in &spec.members {
+        match resolve(m, app) {
+            Some(e) => {
+                declared.insert(e.ecc_id.clone());
+            }
+            None => missing.push(m.to_string()),
+        }
+    }
+    let mut extra: Vec<&EccInstance> = app
+        .eccs
+        .iter()
+        .filter(|e| !declared.contains(&e.ecc_id))
+        .collect();
+    // Unhealthy extras go first: removing them costs no serving capacity.
+    extra.sort_by(|a, b| {
+        a.is_healthy()
+            .cmp(&b.is_healthy())
+            .then_with(|| a.ecc_id.cmp(&b.ecc_id))
+    });
+    extra.dedup_by(|a, b| a.ecc_id == b.ecc_id);
+    let to_remove: Vec<String> = extra.iter().map(|e| e.ecc_id.clone()).collect();
+
+    let max = spec.scale_in.max_per_change_order.max(1) as usize;
+    let batch: Vec<String> = to_remove.iter().take(max).cloned().collect();
+    let batch_set: BTreeSet<&String> = batch.iter().collect();
+    let healthy_after_batch = app
+        .eccs
+        .iter()
+        .filter(|e| !batch_set.contains(&e.ecc_id) && e.is_healthy())
+        .count();
+    let min = spec.scale_in.min_remaining.max(0) as usize;
+    let (next_batch, blocked) = if batch.is_empty() {
+        (Vec::new(), None)
+    } else if healthy_after_batch < min {
+        (
+            Vec::new(),
+            Some(format!(
+                "removing {} would leave {} healthy member(s), fewer than minRemaining={}",
+                batch.join(","),
+                healthy_after_batch,
+                min
+            )),
+        )
+    } else {
+        (batch, None)
+    };
+    Plan {
+        to_remove,
+        missing,
+        declared,
+        next_batch,
+        blocked,
+        healthy_after_batch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edas::{AppState, EcuHost, TaskState};
+
+    fn ecc(id: &str, healthy: bool) -> EccInstance {
+        EccInstance {
+            ecc_id: id.into(),
+            ecu_id: format!("ecu-{id}"),
+            group_id: "g".into(),
+            instance_id: format!("i-{id}"),
+            ip: format!("10.0.0.{}", id.trim_start_matches('e')),
+            app_state: if healthy {
+                AppState::Running
+            } else {
+                AppState::Stopped
+            },
+            task_state: TaskState::Success,
+        }
+    }
+
+    fn app(eccs: Vec<EccInstance>) -> AppStatus {
+        let ecus = eccs
+            .iter()
+            .map(|e| EcuHost {
+                ecu_id: e.ecu_id.clone(),
+                instance_id: e.instance_id.clone(),
+                ip: e.ip.clone(),
+            })
+            .collect();
+        AppStatus {
+            app_id: "app".into(),
+            name: "app".into(),
+            eccs,
+            ecus,
+        }
+    }
+
+    fn spec(members: Vec<Member>) -> EdasAppMembershipSpec {
+        let mut s: EdasAppMembershipSpec =
+            serde_json::from_str(r#"{"appId":"app","regionId":"cn-hangzhou"}"#).unwrap();
+        s.members = members;
+        s
+    }
+
+    fn by_ecc(id: &str) -> Member {
+        Member {
+            ecc_id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn extra_ecc_is_planned_for_removal() {
+        let p = compute(
+            &spec(vec![by_ecc("e1"), by_ecc("e2")]),
+            &app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]),
+        );
+        assert_eq!(p.to_remove, vec!["e3"]);
+        assert_eq!(p.next_batch, vec!["e3"]);
+        assert!(p.missing.is_empty());
+        assert!(p.blocked.is_none());
+    }
+
+    #[test]
+    fn members_resolve_by_instance_id_and_ip() {
+        let m = vec![
+            Member {
+                instance_id: Some("i-e1".into()),
+                ..Default::default()
+            },
+            Member {
+                ip: Some("10.0.0.2".into()),
+                ..Default::default()
+            },
+        ];
+        let p = compute(&spec(m), &app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]));
+        assert_eq!(p.to_remove, vec!["e3"]);
+        assert_eq!(p.declared.len(), 2);
+    }
+
+    #[test]
+    fn declared_member_not_present_is_reported_missing() {
+        let p = compute(
+            &spec(vec![by_ecc("e1"), by_ecc("e9")]),
+            &app(vec![ecc("e1", true)]),
+        );
+        assert_eq!(p.missing, vec!["eccId=e9"]);
+        assert!(p.is_converged());
+    }
+
+    #[test]
+    fn batch_is_capped_by_max_per_change_order_and_unhealthy_go_first() {
+        let mut s = spec(vec![by_ecc("e1")]);
+        s.scale_in.max_per_change_order = 2;
+        let p = compute(
+            &s,
+            &app(vec![
+                ecc("e1", true),
+                ecc("e2", true),
+                ecc("e3", true),
+                ecc("e4", false),
+            ]),
+        );
+        assert_eq!(p.to_remove, vec!["e4", "e2", "e3"]);
+        assert_eq!(p.next_batch, vec!["e4", "e2"]);
+    }
+
+    #[test]
+    fn min_remaining_blocks_a_removal_that_leaves_too_few_healthy() {
+        let mut s = spec(vec![by_ecc("e1")]);
+        s.scale_in.min_remaining = 2;
+        // e1 declared but stopped; e2 the only healthy one, not declared.
+        let p = compute(&s, &app(vec![ecc("e1", false), ecc("e2", true)]));
+        assert!(p.next_batch.is_empty());
+        assert!(p.blocked.as_deref().unwrap().contains("minRemaining=2"));
+    }
+
+    #[test]
+    fn empty_declaration_never_removes_the_last_healthy_ecc_by_default() {
+        let p = compute(&spec(vec![]), &app(vec![ecc("e1", true)]));
+        assert!(p.blocked.is_some());
+        assert!(p.next_batch.is_empty());
+        let mut s = spec(vec![]);
+        s.scale_in.min_remaining = 0;
+        let p = compute(&s, &app(vec![ecc("e1", true)]));
+        assert_eq!(p.next_batch, vec!["e1"]);
+    }
+
+    #[test]
+    fn converged_app_plans_nothing() {
+        let p = compute(&spec(vec![by_ecc("e1")]), &app(vec![ecc("e1", true)]));
+        assert!(p.is_converged());
+        assert!(p.next_batch.is_empty() && p.blocked.is_none());
+    }
+}
