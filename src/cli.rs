@@ -130,12 +130,22 @@ pub struct RunArgs {
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Namespaces to watch (comma-separated); empty = all namespaces.
-    #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "WATCH_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub watch_namespaces: Vec<String>,
     /// Namespaces whose resources may use the operator's own credentials when they name no
     /// Secret (comma-separated). None by default: a namespace must not borrow the operator's
     /// cloud account by omission.
-    #[arg(long, env = "DEFAULT_CREDENTIALS_NAMESPACES", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "DEFAULT_CREDENTIALS_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub default_credentials_namespaces: Vec<String>,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
@@ -146,6 +156,10 @@ pub struct RunArgs {
     /// Periodic re-observation of converged resources, to notice drift made outside the operator.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
+    /// Wait after a failed change order before trying again; doubles per failure in a row,
+    /// up to 20 times this.
+    #[arg(long, env = "FAILURE_BACKOFF", default_value = "30s", value_parser = parse_duration)]
+    pub failure_backoff: Duration,
     /// Take a coordination.k8s.io Lease before calling EDAS, so only one replica acts.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = false)]
     pub leader_election: bool,

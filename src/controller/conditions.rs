@@ -21,9 +21,15 @@ pub enum Outcome {
     InvalidCredentials(String),
     InvalidSpec(String),
     /// A transient EDAS problem (reason: Throttled, EdasUnavailable).
-    Transient { reason: &'static str, message: String },
+    Transient {
+        reason: &'static str,
+        message: String,
+    },
     /// A permanent EDAS problem (reason: EdasError, MalformedResponse).
-    Permanent { reason: &'static str, message: String },
+    Permanent {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,9 +274,19 @@ mod tests {
     #[test]
     fn transition_time_changes_only_when_status_flips() {
         let mut c = Vec::new();
-        apply(&mut c, desired(&Outcome::ChangeOrderRunning("a".into())), Some(1), "t1");
+        apply(
+            &mut c,
+            desired(&Outcome::ChangeOrderRunning("a".into())),
+            Some(1),
+            "t1",
+        );
         assert_eq!(get(&c, "Ready").unwrap().last_transition_time, "t1");
-        let flipped = apply(&mut c, desired(&Outcome::ChangeOrderFailed("b".into())), Some(1), "t2");
+        let flipped = apply(
+            &mut c,
+            desired(&Outcome::ChangeOrderFailed("b".into())),
+            Some(1),
+            "t2",
+        );
         let ready = get(&c, "Ready").unwrap();
         assert_eq!(ready.last_transition_time, "t1", "Ready stayed False");
         assert_eq!(ready.reason, "ChangeOrderFailed");
@@ -295,10 +311,20 @@ mod tests {
     #[test]
     fn kstatus_sees_running_as_reconciling_and_blocked_as_stalled() {
         let mut c = Vec::new();
-        apply(&mut c, desired(&Outcome::ChangeOrderRunning("x".into())), Some(1), "t");
+        apply(
+            &mut c,
+            desired(&Outcome::ChangeOrderRunning("x".into())),
+            Some(1),
+            "t",
+        );
         assert_eq!(get(&c, "Reconciling").unwrap().status, "True");
         assert_eq!(get(&c, "Stalled").unwrap().status, "False");
-        apply(&mut c, desired(&Outcome::SafetyLimit("x".into())), Some(1), "t");
+        apply(
+            &mut c,
+            desired(&Outcome::SafetyLimit("x".into())),
+            Some(1),
+            "t",
+        );
         assert_eq!(get(&c, "Reconciling").unwrap().status, "False");
         assert_eq!(get(&c, "Stalled").unwrap().status, "True");
         assert_eq!(get(&c, "Stalled").unwrap().reason, "SafetyLimit");

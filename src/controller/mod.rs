@@ -94,9 +94,14 @@ impl EdasClients {
         if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
-        let client = EdasClient::new(self.http.clone(), creds.clone(), region, self.config.clone())?
-            .with_budget(self.budget.clone())
-            .with_observer(self.observer.clone());
+        let client = EdasClient::new(
+            self.http.clone(),
+            creds.clone(),
+            region,
+            self.config.clone(),
+        )?
+        .with_budget(self.budget.clone())
+        .with_observer(self.observer.clone());
         let client: Arc<dyn EdasApi> = Arc::new(client);
         cache.insert(key, client.clone());
         Ok(client)
@@ -110,6 +115,7 @@ pub struct Context {
     pub edas: EdasClients,
     pub store: Store<EdasAppMembership>,
     pub resync: Duration,
+    pub failure_backoff: Duration,
     backoff: Mutex<HashMap<String, u32>>,
 }
 
@@ -261,7 +267,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .filter(|s| !s.is_empty())
         .collect();
     let observer: Arc<dyn CallObserver> = metrics.clone();
-    let edas = EdasClients::new(&args.edas, observer, default_credentials, default_namespaces)?;
+    let edas = EdasClients::new(
+        &args.edas,
+        observer,
+        default_credentials,
+        default_namespaces,
+    )?;
 
     let namespaces: Vec<String> = args
         .watch_namespaces
@@ -276,7 +287,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         namespaces
             .iter()
-            .map(|ns| watcher(Api::<EdasAppMembership>::namespaced(client.clone(), ns), wc.clone()).boxed())
+            .map(|ns| {
+                watcher(
+                    Api::<EdasAppMembership>::namespaced(client.clone(), ns),
+                    wc.clone(),
+                )
+                .boxed()
+            })
             .collect()
     };
     let merged = futures::stream::select_all(streams);
@@ -308,6 +325,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         edas,
         store: reader.clone(),
         resync: args.resync_interval,
+        failure_backoff: args.failure_backoff,
         backoff: Mutex::new(HashMap::new()),
     });
 

@@ -36,7 +36,8 @@ pub fn resolve<'a>(member: &Member, app: &'a AppStatus) -> Option<&'a EccInstanc
     if let Some(inst) = member.instance_id.as_deref() {
         let ecu = app.ecus.iter().find(|h| h.instance_id == inst);
         return app.eccs.iter().find(|e| {
-            e.instance_id == inst || ecu.is_some_and(|h| !h.ecu_id.is_empty() && h.ecu_id == e.ecu_id)
+            e.instance_id == inst
+                || ecu.is_some_and(|h| !h.ecu_id.is_empty() && h.ecu_id == e.ecu_id)
         });
     }
     if let Some(ip) = member.ip.as_deref() {
@@ -184,7 +185,10 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let p = compute(&spec(m), &app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]));
+        let p = compute(
+            &spec(m),
+            &app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]),
+        );
         assert_eq!(p.to_remove, vec!["e3"]);
         assert_eq!(p.declared.len(), 2);
     }

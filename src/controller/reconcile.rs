@@ -40,7 +40,9 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
 }
 
 /// Poll interval after `polls` polls: 2 s, 3 s, 4.5 s, ... up to 30 s.
@@ -49,11 +51,11 @@ pub fn poll_interval(polls: i64) -> Duration {
     POLL_FIRST.mul_f64(f).min(POLL_CAP)
 }
 
-/// Wait after `n` consecutive failed orders of ours before trying again.
-pub fn failure_backoff(n: i32) -> Duration {
-    Duration::from_secs(30)
-        .saturating_mul(1u32 << (n.clamp(1, 6) - 1))
-        .min(Duration::from_secs(600))
+/// Wait after `n` consecutive failed orders of ours before trying again: base, 2x, 4x, ...
+/// up to 20x base.
+pub fn failure_backoff(base: Duration, n: i32) -> Duration {
+    base.saturating_mul(1u32 << (n.clamp(1, 6) - 1))
+        .min(base.saturating_mul(20))
 }
 
 fn is_paused(obj: &EdasAppMembership) -> bool {
@@ -201,7 +203,12 @@ fn co_from_detail(d: &ChangeOrderDetail, prev: Option<&ChangeOrderStatus>) -> Ch
             d.pipelines
                 .iter()
                 .find(|p| p.status == CoStatus::WaitingManualConfirm)
-                .map(|p| format!("batch {} waits for manual confirmation (ContinuePipeline)", p.name))
+                .map(|p| {
+                    format!(
+                        "batch {} waits for manual confirmation (ContinuePipeline)",
+                        p.name
+                    )
+                })
         })
         .or(co.message);
     co.summary = format!("{} {}", co.status, co.id);
@@ -247,7 +254,13 @@ fn push_history(st: &mut EdasAppMembershipStatus, co: ChangeOrderStatus) {
     st.history.truncate(HISTORY_LIMIT);
 }
 
-async fn publish(ctx: &Context, obj: &EdasAppMembership, type_: EventType, reason: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    obj: &EdasAppMembership,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     let ev = Event {
         type_,
         reason: reason.into(),
@@ -422,7 +435,7 @@ async fn steps(
             .and_then(|h| h.finished_at.as_deref())
             .and_then(parse_rfc3339_ms)
             .unwrap_or(0);
-        let retry_at = last_end + failure_backoff(n).as_millis() as i64;
+        let retry_at = last_end + failure_backoff(ctx.failure_backoff, n).as_millis() as i64;
         let now = now_ms();
         if now < retry_at {
             let last = st.history.first().cloned().unwrap_or_default();
@@ -440,12 +453,18 @@ async fn steps(
         }
     }
     if let Some(why) = plan.blocked.clone() {
-        let already = st
-            .conditions
-            .iter()
-            .any(|c| c.type_ == condition::SYNCED && c.reason == reason::SAFETY_LIMIT && c.message == why);
+        let already = st.conditions.iter().any(|c| {
+            c.type_ == condition::SYNCED && c.reason == reason::SAFETY_LIMIT && c.message == why
+        });
         if !already {
-            publish(ctx, obj, EventType::Warning, reason::SAFETY_LIMIT, why.clone()).await;
+            publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                reason::SAFETY_LIMIT,
+                why.clone(),
+            )
+            .await;
         }
         return Ok((Outcome::SafetyLimit(why), Action::requeue(ctx.resync)));
     }
@@ -462,7 +481,10 @@ async fn steps(
             plan.next_batch.join(",")
         );
         st.change_order = Some(co);
-        return Ok((Outcome::ForeignChangeOrder(msg), Action::requeue(FOREIGN_POLL)));
+        return Ok((
+            Outcome::ForeignChangeOrder(msg),
+            Action::requeue(FOREIGN_POLL),
+        ));
     }
 
     // 5. Act: record intent, send once, record the order.
@@ -533,7 +555,10 @@ async fn steps(
                 obj,
                 EventType::Normal,
                 "ForcedScaleIn",
-                format!("ScaleInApplication ForceStatus=true removed {}", batch.join(",")),
+                format!(
+                    "ScaleInApplication ForceStatus=true removed {}",
+                    batch.join(",")
+                ),
             )
             .await;
             // Confirm by observing the app on the next pass.
@@ -606,8 +631,7 @@ async fn settle_pending(
             continue;
         }
         let detail = api.get_change_order_info(&o.id).await?;
-        if !detail.targets.is_empty()
-            && !pending.ecc_ids.iter().all(|e| detail.targets.contains(e))
+        if !detail.targets.is_empty() && !pending.ecc_ids.iter().all(|e| detail.targets.contains(e))
         {
             continue;
         }
@@ -636,7 +660,12 @@ async fn settle_pending(
     })
 }
 
-fn record_observation(st: &mut EdasAppMembershipStatus, app: &AppStatus, plan: &Plan, desired: usize) {
+fn record_observation(
+    st: &mut EdasAppMembershipStatus,
+    app: &AppStatus,
+    plan: &Plan,
+    desired: usize,
+) {
     st.members = app
         .eccs
         .iter()
@@ -687,7 +716,12 @@ async fn finish(
         st.observed_generation = generation;
     }
     let now = rfc3339(now_ms());
-    let flipped = conditions::apply(&mut st.conditions, conditions::desired(&outcome), generation, &now);
+    let flipped = conditions::apply(
+        &mut st.conditions,
+        conditions::desired(&outcome),
+        generation,
+        &now,
+    );
     let ready = conditions::get(&st.conditions, condition::READY).map(|c| c.status.clone());
     let synced = conditions::get(&st.conditions, condition::SYNCED).cloned();
     let old_synced = conditions::get(&old.conditions, condition::SYNCED);
@@ -774,9 +808,10 @@ mod tests {
 
     #[test]
     fn failure_backoff_doubles_to_a_cap() {
-        assert_eq!(failure_backoff(1), Duration::from_secs(30));
-        assert_eq!(failure_backoff(2), Duration::from_secs(60));
-        assert_eq!(failure_backoff(20), Duration::from_secs(600));
+        let base = Duration::from_secs(30);
+        assert_eq!(failure_backoff(base, 1), Duration::from_secs(30));
+        assert_eq!(failure_backoff(base, 2), Duration::from_secs(60));
+        assert_eq!(failure_backoff(base, 20), Duration::from_secs(600));
     }
 
     #[test]

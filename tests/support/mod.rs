@@ -1,0 +1,540 @@
+//! Test support for the end-to-end tests: the real control plane started by
+//! `hack/test.sh` (hack/control-plane.sh), the simulator and the operator as real processes.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const ACCESS_KEY_ID: &str = "e2e-access-key";
+/// Secret values used in the e2e suite; the secret-hygiene test greps every log for them.
+pub const ACCESS_KEY_SECRET: &str = "e2e-SECRET-d0-not-leak-7f3a9c";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_edas-operator")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where e2e processes write their logs (kept for the secret grep).
+pub fn log_dir() -> PathBuf {
+    let dir = std::env::var("EDAS_E2E_LOG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("edas-operator-e2e-logs"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+#[derive(Clone, Debug)]
+pub struct ControlPlane {
+    pub admin_kubeconfig: String,
+    pub operator_kubeconfig: String,
+    pub kubectl: String,
+    pub version: String,
+    pub dir: String,
+}
+
+/// The control plane from the environment `hack/test.sh` exports. `None` (test skipped,
+/// loudly) when absent, unless EDAS_REQUIRE_E2E=1, where absence fails the test.
+pub fn control_plane() -> Option<ControlPlane> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (
+        get("ADMIN_KUBECONFIG"),
+        get("OPERATOR_KUBECONFIG"),
+        get("KUBECTL"),
+    ) {
+        (Some(a), Some(o), Some(k)) => {
+            let cp = ControlPlane {
+                admin_kubeconfig: a,
+                operator_kubeconfig: o,
+                kubectl: k,
+                version: get("K8S_VERSION").unwrap_or_default(),
+                dir: get("CP_DIR").unwrap_or_default(),
+            };
+            setup_once(&cp);
+            Some(cp)
+        }
+        _ => {
+            if get("EDAS_REQUIRE_E2E").as_deref() == Some("1") {
+                panic!(
+                    "EDAS_REQUIRE_E2E=1 but no control plane: run the suite with hack/test.sh \
+                     (it exports ADMIN_KUBECONFIG, OPERATOR_KUBECONFIG and KUBECTL)"
+                );
+            }
+            eprintln!("SKIPPED (no control plane): run hack/test.sh for the end-to-end tests");
+            None
+        }
+    }
+}
+
+/// Marker line that hack/test.sh counts.
+pub fn mark_e2e(name: &str, cp: &ControlPlane) {
+    eprintln!("E2E-RAN {name} against Kubernetes {}", cp.version);
+}
+
+impl ControlPlane {
+    pub fn kubectl_as(&self, kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(&self.kubectl);
+        cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_as(&self.admin_kubeconfig, args, None)
+    }
+
+    /// Run kubectl as admin; panic with its stderr when it fails.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn apply_yaml(&self, yaml: &str) -> Output {
+        self.kubectl_as(&self.admin_kubeconfig, &["apply", "-f", "-"], Some(yaml))
+    }
+
+    pub fn apply_yaml_ok(&self, yaml: &str) {
+        let out = self.apply_yaml(yaml);
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}\n{yaml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn get_json(&self, ns: &str, kind: &str, name: &str) -> Option<Value> {
+        let out = self.kubectl(&["-n", ns, "get", kind, name, "-o", "json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// A fresh namespace with the simulator's credentials in Secret `edas-credentials`, opted
+    /// in to let the operator read it.
+    pub fn namespace(&self, prefix: &str) -> String {
+        let ns = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        self.apply_yaml_ok(&format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: edas-credentials, namespace: {ns}}}
+stringData:
+  ALIBABA_CLOUD_ACCESS_KEY_ID: {ACCESS_KEY_ID}
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: {ACCESS_KEY_SECRET}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: edas-operator-credentials-reader, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edas-operator-credentials-reader}}
+subjects: [{{kind: ServiceAccount, name: edas-operator, namespace: edas-system}}]
+"#
+        ));
+        ns
+    }
+
+    pub fn eam(&self, ns: &str, name: &str) -> Value {
+        self.get_json(ns, "edasappmembership", name)
+            .unwrap_or_else(|| panic!("EdasAppMembership {ns}/{name} not found"))
+    }
+
+    pub fn events(&self, ns: &str) -> Vec<Value> {
+        let out = self.kubectl_ok(&["-n", ns, "get", "events.events.k8s.io", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// CRD and RBAC from the repo, applied once per test process.
+fn setup_once(cp: &ControlPlane) {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let root = repo();
+        let crds = root.join("crds");
+        cp.kubectl_ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crds.to_str().unwrap(),
+        ]);
+        cp.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/edasappmemberships.edas.operators.dev",
+        ]);
+        for f in ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml"] {
+            let p = root.join("deploy").join(f);
+            cp.kubectl_ok(&["apply", "-f", p.to_str().unwrap()]);
+        }
+    });
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Wait for a TCP listener.
+pub fn wait_port(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after {timeout:?}");
+}
+
+/// A simulator state document: `apps` of (appId, number of ECCs), all running.
+pub fn sim_state(apps: &[(&str, usize)], seconds_per_instance: f64) -> Value {
+    let apps: Vec<Value> = apps
+        .iter()
+        .enumerate()
+        .map(|(i, (app, n))| {
+            let ecus: Vec<Value> = (1..=*n)
+                .map(|j| {
+                    json!({"ecuId": format!("ecu-{app}-{j}"), "instanceId": format!("i-{app}-{j}"),
+                           "ip": format!("10.{}.0.{j}", i + 1), "groupId": format!("grp-{app}")})
+                })
+                .collect();
+            let eccs: Vec<Value> = (1..=*n)
+                .map(|j| {
+                    json!({"eccId": format!("ecc-{app}-{j}"), "ecuId": format!("ecu-{app}-{j}"),
+                           "groupId": format!("grp-{app}"), "appState": 7, "taskState": 2})
+                })
+                .collect();
+            json!({"appId": app, "regionId": "cn-hangzhou", "name": app,
+                   "groups": [{"groupId": format!("grp-{app}"), "groupName": "_DEFAULT_GROUP"}],
+                   "ecus": ecus, "eccs": eccs})
+        })
+        .collect();
+    json!({
+        "accessKeys": [{"id": ACCESS_KEY_ID, "secret": ACCESS_KEY_SECRET}],
+        "apps": apps,
+        "changeOrders": {"secondsPerInstance": seconds_per_instance, "batchType": "Automatic", "batchCount": 1},
+    })
+}
+
+pub struct Sim {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    pub fn start(state: &Value, name: &str) -> Sim {
+        let port = free_port();
+        let path = log_dir().join(format!("{name}-sim-state.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(state).unwrap()).unwrap();
+        let log = std::fs::File::create(log_dir().join(format!("{name}-sim.log"))).unwrap();
+        let child = Command::new(bin())
+            .args([
+                "simulate",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--state",
+            ])
+            .arg(&path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start simulator");
+        wait_port(port, Duration::from_secs(20));
+        edas_operator::install_crypto_provider();
+        Sim {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("sim admin call")
+            .json()
+            .await
+            .expect("sim admin json")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::StatusCode {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("sim admin call")
+            .status()
+    }
+
+    pub async fn state(&self) -> Value {
+        self.get("/_sim/state").await
+    }
+
+    pub async fn calls(&self) -> Vec<Value> {
+        self.get("/_sim/calls")
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// ECC ids the app has now.
+    pub async fn eccs(&self, app: &str) -> Vec<String> {
+        let st = self.state().await;
+        let mut ids: Vec<String> = st["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["appId"] == app)
+            .flat_map(|a| a["eccs"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e["eccId"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// ScaleInApplication calls for an app, as (EccInfo split, http status, code).
+    pub async fn scale_ins(&self, app: &str) -> Vec<Vec<String>> {
+        self.calls()
+            .await
+            .into_iter()
+            .filter(|c| c["action"] == "ScaleInApplication" && c["params"]["AppId"] == app)
+            .map(|c| {
+                c["params"]["EccInfo"]
+                    .as_str()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Operator {
+    child: Option<Child>,
+    pub name: String,
+    pub metrics_port: u16,
+    args: Vec<String>,
+    kubeconfig: String,
+    starts: u32,
+}
+
+impl Operator {
+    /// The operator out of cluster, with the limited identity, watching `namespaces`.
+    pub fn start(
+        cp: &ControlPlane,
+        sim: &Sim,
+        namespaces: &[&str],
+        name: &str,
+        extra: &[&str],
+    ) -> Operator {
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--watch-namespaces".into(),
+            namespaces.join(","),
+            "--edas-endpoint".into(),
+            sim.url.clone(),
+            "--resync-interval".into(),
+            "10s".into(),
+            "--failure-backoff".into(),
+            "2s".into(),
+            "--edas-timeout".into(),
+            "5s".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut op = Operator {
+            child: None,
+            name: name.to_string(),
+            metrics_port: 0,
+            args,
+            kubeconfig: cp.operator_kubeconfig.clone(),
+            starts: 0,
+        };
+        op.spawn();
+        op
+    }
+
+    fn spawn(&mut self) {
+        self.metrics_port = free_port();
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_dir().join(format!("{}-operator.log", self.name)))
+            .unwrap();
+        let child = Command::new(bin())
+            .args(&self.args)
+            .args([
+                "--metrics-addr",
+                &format!("127.0.0.1:{}", self.metrics_port),
+            ])
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .env("RUST_LOG", "info,edas_operator=debug")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start operator");
+        self.child = Some(child);
+        wait_port(self.metrics_port, Duration::from_secs(30));
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(log_dir().join(format!("{}-operator.log", self.name)))
+            .unwrap_or_default()
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGTERM first so shutdown is graceful, then make sure.
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A manifest for an EdasAppMembership.
+pub fn membership(ns: &str, name: &str, app: &str, members: &[Value], extra_spec: Value) -> String {
+    let mut spec = json!({
+        "appId": app,
+        "regionId": "cn-hangzhou",
+        "members": members,
+        "credentialsSecretRef": {"name": "edas-credentials"},
+    });
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra_spec.as_object()) {
+        for (k, v) in e {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::to_string(&json!({
+        "apiVersion": "edas.operators.dev/v1alpha1",
+        "kind": "EdasAppMembership",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+pub fn ecc(id: &str) -> Value {
+    json!({"eccId": id})
+}
+
+pub fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+pub fn cond_is(obj: &Value, type_: &str, status: &str, reason: Option<&str>) -> bool {
+    condition(obj, type_)
+        .is_some_and(|c| c["status"] == status && reason.is_none_or(|r| c["reason"] == r))
+}
+
+/// Poll `f` until it returns Some, or panic after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
