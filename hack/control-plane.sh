@@ -18,6 +18,7 @@
 #
 # See hack/README-control-plane.md.
 set -euo pipefail
+shopt -s inherit_errexit
 
 CACHE_ROOT="${EDAS_OPERATOR_CACHE:-$HOME/.cache/edas-operator}"
 K8S_CACHE="$CACHE_ROOT/k8s"
@@ -90,26 +91,27 @@ build_k8s() { # version outdir -> kube-apiserver + kubectl in outdir
   log "k8s v$ver: wrapper module in $wdir (staging modules pinned to $stg)"
   (
     cd "$wdir"
-    go mod init local/edas-kas-build >/dev/null 2>&1
+    go mod init local/edas-kas-build >/dev/null 2>&1 || exit 1
     kmod="$(go mod download -json "k8s.io/kubernetes@v$ver" |
       python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("GoMod") or ""); sys.exit(1 if d.get("Error") else 0)')" ||
       { log "k8s.io/kubernetes@v$ver is not served"; exit 1; }
     # Pin every staging module (k8s.io/X => ./staging/src/k8s.io/X in k8s' go.mod)
     # to its published v0.N.M tag, as every consumer of k8s.io/kubernetes does.
-    local n=0
-    for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*#\1#p' "$kmod"); do
-      go mod edit -replace="$m=$m@$stg"
-      n=$((n + 1))
+    local -a staging
+    mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*#\1#p' "$kmod")
+    ((${#staging[@]} > 0)) || { log "no staging replace directives in $kmod"; exit 1; }
+    for m in "${staging[@]}"; do
+      go mod edit -replace="$m=$m@$stg" || exit 1
     done
-    log "k8s v$ver: $n staging modules replaced"
+    log "k8s v$ver: ${#staging[@]} staging modules replaced"
     # Same "go" and "godebug default" lines as upstream, for identical runtime behaviour.
     local gov godbg
     gov="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$kmod" | head -n 1)"
     godbg="$(sed -n 's/^godebug default=\(go[0-9.]*\)$/\1/p' "$kmod" | head -n 1)"
-    [[ -n "$gov" ]] && go mod edit -go="$gov"
-    [[ -n "$godbg" ]] && go mod edit -godebug="default=$godbg"
+    if [[ -n "$gov" ]]; then go mod edit -go="$gov" || exit 1; fi
+    if [[ -n "$godbg" ]]; then go mod edit -godebug="default=$godbg" || exit 1; fi
     log "k8s v$ver: resolving dependencies (go get -tool)"
-    go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$ver" "k8s.io/kubernetes/cmd/kubectl@v$ver"
+    go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$ver" "k8s.io/kubernetes/cmd/kubectl@v$ver" || exit 1
     ld="-s -w"
     for m in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ld+=" -X $m.gitVersion=v$ver -X $m.gitMajor=1 -X $m.gitMinor=$minor -X $m.gitTreeState=clean"
@@ -117,7 +119,7 @@ build_k8s() { # version outdir -> kube-apiserver + kubectl in outdir
     done
     log "k8s v$ver: compiling kube-apiserver and kubectl with $(go env GOVERSION) (takes 10-20 min on 2 cores)"
     go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" \
-      -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+      -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl || exit 1
   )
 }
 
@@ -129,10 +131,10 @@ build_etcd_go() { # version outfile
   log "etcd v$ver: wrapper module in $wdir"
   (
     cd "$wdir"
-    go mod init local/edas-etcd-build >/dev/null 2>&1
-    go get -tool "go.etcd.io/etcd/server/v3@v$ver"
+    go mod init local/edas-etcd-build >/dev/null 2>&1 || exit 1
+    go get -tool "go.etcd.io/etcd/server/v3@v$ver" || exit 1
     log "etcd v$ver: compiling with $(go env GOVERSION)"
-    go build -trimpath -ldflags "-s -w" -o "$outf" go.etcd.io/etcd/server/v3
+    go build -trimpath -ldflags "-s -w" -o "$outf" go.etcd.io/etcd/server/v3 || exit 1
   )
 }
 
@@ -283,9 +285,11 @@ q() { # POSIX single-quote one word
   printf "'%s'" "$s"
 }
 
-quote_words() {
+quote_words() { # words -> one line, quoting only the words that need it
   local w out=""
-  for w in "$@"; do out+="$(q "$w") "; done
+  for w in "$@"; do
+    if [[ -n "$w" && "$w" =~ ^[A-Za-z0-9_/.:,=@%+-]+$ ]]; then out+="$w "; else out+="$(q "$w") "; fi
+  done
   printf '%s' "${out% }"
 }
 
@@ -309,7 +313,12 @@ pid_alive() {
   local pid="$1" bin="$2" exe
   [[ -n "$pid" && "$pid" =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
+  # a zombie (exited, not yet reaped) counts as gone
+  if [[ -r "/proc/$pid/stat" ]] && [[ "$(sed 's/^.*) //' "/proc/$pid/stat" | cut -c1)" == Z ]]; then
+    return 1
+  fi
   exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
+  bin="$(readlink -f "$bin" 2>/dev/null || echo "$bin")"
   [[ -z "$exe" || "$exe" == "$bin" || "$exe" == "$bin (deleted)" ]]
 }
 
@@ -433,6 +442,8 @@ write_env() {
 load_env() { # dir -> CP_* globals from DIR/env; 1 if none
   local dir="$1"
   [[ -f "$dir/env" ]] || return 1
+  # the env file sets K8S_VERSION/ETCD_VERSION: do not let it override the caller's choice
+  local keep_k8s="${K8S_VERSION-}" keep_etcd="${ETCD_VERSION-}" had_k8s="${K8S_VERSION+x}" had_etcd="${ETCD_VERSION+x}"
   # shellcheck disable=SC1091
   source "$dir/env"
   CP_URL="$KUBE_APISERVER_URL"
@@ -447,6 +458,8 @@ load_env() { # dir -> CP_* globals from DIR/env; 1 if none
   CP_APISERVER_PID="$APISERVER_PID"
   CP_ETCD_CMDLINE="$ETCD_CMDLINE"
   CP_APISERVER_CMDLINE="$APISERVER_CMDLINE"
+  if [[ -n "$had_k8s" ]]; then export K8S_VERSION="$keep_k8s"; else unset K8S_VERSION; fi
+  if [[ -n "$had_etcd" ]]; then export ETCD_VERSION="$keep_etcd"; else unset ETCD_VERSION; fi
 }
 
 start_apiserver_from_env() { # dir -> sets CP_APISERVER_PID, waits for readyz
@@ -480,7 +493,7 @@ cmd_start() {
     fi
   fi
   ver="$(resolve_run_version)"
-  CP_BIN="$K8S_CACHE/v$ver"
+  CP_BIN="$(cd "$K8S_CACHE/v$ver" && pwd -P)"
   have_binaries "$CP_BIN" || die "binaries missing in $CP_BIN"
   command -v openssl >/dev/null || die "openssl not found"
   command -v curl >/dev/null || die "curl not found"

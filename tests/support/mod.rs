@@ -459,8 +459,23 @@ impl Operator {
     }
 }
 
+/// A plain HTTP GET over loopback, usable where no runtime is (Drop).
+pub fn http_get_sync(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
 impl Drop for Operator {
     fn drop(&mut self) {
+        // Keep the last metrics for the secret scan in hack/test.sh.
+        if let Some(m) = http_get_sync(self.metrics_port, "/metrics") {
+            let _ = std::fs::write(log_dir().join(format!("{}-metrics.txt", self.name)), m);
+        }
         if let Some(mut c) = self.child.take() {
             // SIGTERM first so shutdown is graceful, then make sure.
             let _ = Command::new("kill")
