@@ -2,6 +2,7 @@
 //! resource, the error policy with per-object backoff, start-up and shutdown.
 
 pub mod conditions;
+pub mod failpoint;
 pub mod leader;
 pub mod plan;
 pub mod reconcile;
@@ -119,7 +120,35 @@ pub struct Context {
     backoff: Mutex<HashMap<String, u32>>,
 }
 
+/// Share of the QueryApplicationStatus budget that periodic resyncs may use in steady state.
+pub const RESYNC_BUDGET_SHARE: f64 = 0.5;
+
+/// The resync interval for a fleet of `n` resources: at least `configured`, and long enough
+/// that `n` resyncs a period use at most `share` of `per_minute` observations. Pure.
+pub fn fleet_resync(configured: Duration, n: usize, per_minute: Option<f64>, share: f64) -> Duration {
+    match per_minute {
+        Some(limit) if limit > 0.0 && share > 0.0 => {
+            let needed = Duration::from_secs_f64(n as f64 * 60.0 / (limit * share));
+            configured.max(needed)
+        }
+        _ => configured,
+    }
+}
+
 impl Context {
+    /// Periodic resync, spread as the fleet grows so steady state stays inside the budget,
+    /// with jitter so resources do not resync in step.
+    pub fn resync_interval(&self) -> Duration {
+        let n = self.store.len();
+        let per_minute = self
+            .edas
+            .budget
+            .config()
+            .effective_per_minute(crate::edas::Operation::QueryApplicationStatus);
+        let base = fleet_resync(self.resync, n, per_minute, RESYNC_BUDGET_SHARE);
+        base.mul_f64(rand::rng().random_range(0.9..=1.1))
+    }
+
     /// Per-object exponential backoff with jitter (kube has none built in).
     pub fn next_backoff(&self, key: &str) -> Duration {
         let mut map = match self.backoff.lock() {
@@ -206,6 +235,22 @@ fn error_policy(obj: Arc<EdasAppMembership>, err: &Error, ctx: Arc<Context>) -> 
         })
         .inc();
     Action::requeue(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_spreads_out_as_the_fleet_grows() {
+        let five_min = Duration::from_secs(300);
+        // 100 resources at 90/min and half the budget: 100*60/45 s = 133 s < 5 min.
+        assert_eq!(fleet_resync(five_min, 100, Some(90.0), 0.5), five_min);
+        // 1000 resources: 1333 s.
+        let d = fleet_resync(five_min, 1000, Some(90.0), 0.5);
+        assert!((1333..=1334).contains(&d.as_secs()), "{d:?}");
+        assert_eq!(fleet_resync(five_min, 1000, None, 0.5), five_min);
+    }
 }
 
 async fn kube_client(kubeconfig: &Option<std::path::PathBuf>) -> anyhow::Result<Client> {

@@ -416,7 +416,7 @@ async fn steps(
                 plan.missing.join(", ")
             ))
         };
-        return Ok((outcome, Action::requeue(ctx.resync)));
+        return Ok((outcome, Action::requeue(ctx.resync_interval())));
     }
     if spec.management_policy == ManagementPolicy::Observe {
         return Ok((
@@ -425,7 +425,7 @@ async fn steps(
                 plan.to_remove.len(),
                 plan.to_remove.join(",")
             )),
-            Action::requeue(ctx.resync),
+            Action::requeue(ctx.resync_interval()),
         ));
     }
     if let Some(n) = failures(st).filter(|n| *n > 0) {
@@ -466,7 +466,7 @@ async fn steps(
             )
             .await;
         }
-        return Ok((Outcome::SafetyLimit(why), Action::requeue(ctx.resync)));
+        return Ok((Outcome::SafetyLimit(why), Action::requeue(ctx.resync_interval())));
     }
 
     // 4. Nothing else may be running on the app.
@@ -498,7 +498,10 @@ async fn steps(
     });
     write_status(ctx, obj, st).await.map_err(StepError::Kube)?;
     tracing::info!(object = %object_key(obj), app = %spec.app_id, eccs = %batch.join(","), force, "sending ScaleInApplication");
-    match api.scale_in_application(&spec.app_id, &batch, force).await {
+    super::failpoint::hit("before-scale-in");
+    let result = api.scale_in_application(&spec.app_id, &batch, force).await;
+    super::failpoint::hit("after-scale-in");
+    match result {
         Ok(Some(id)) => {
             let now = now_ms();
             let co = ChangeOrderStatus {
