@@ -62,5 +62,32 @@ if [[ $hits -ne 0 ]]; then
   echo "FAIL: a secret value leaked" >&2
   exit 1
 fi
+# RELIABILITY.md: the figures the reliability tests just measured.
+if compgen -G "$EDAS_E2E_LOG_DIR/reliability/*.md" >/dev/null; then
+  {
+    echo "# Reliability, in figures"
+    echo
+    echo "Written by \`hack/test.sh\` from the figures the reliability tests measured in their last run"
+    echo "(tests/e2e_reliability.rs; Kubernetes $K8S_VERSION, etcd $ETCD_VERSION; $(date -u +%Y-%m-%d))."
+    echo "Every number below is checked by an assertion in that run; duplicate mutations are counted"
+    echo "from the simulator's call log (ScaleIns EDAS accepted, per ECC)."
+    echo
+    for f in "$EDAS_E2E_LOG_DIR"/reliability/*.md; do cat "$f"; echo; done
+    echo "## 5. Bad input"
+    echo
+    echo "| figure | value |"
+    echo "|---|---|"
+    echo "| malformed manifests rejected by the apiserver, naming the field (tests/e2e_cluster.rs) | $(find deploy/examples/invalid -name '*.yaml' | wc -l) + 2 immutable-field changes |"
+    echo "| property-test inputs over the EDAS response parser and the signer (tests/parser_props.rs) | $(grep -hoE 'PROPTEST-CASES [0-9]+' "$CP/cargo-test.log" | awk '{s+=$2} END {print s+0}') |"
+    echo
+    echo "## 6. Secrets"
+    echo
+    echo "| figure | value |"
+    echo "|---|---|"
+    echo "| lines scanned (operator and simulator logs, all events, all statuses, final metrics) | $lines in $files files |"
+    echo "| secret hits | $hits |"
+  } >RELIABILITY.md
+  echo "RELIABILITY.md regenerated"
+fi
 echo "Kubernetes version: $K8S_VERSION (etcd $ETCD_VERSION)"
 echo "end-to-end tests run: $e2e_ran"

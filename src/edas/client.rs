@@ -6,7 +6,7 @@ use super::error::{EdasError, TransportKind};
 use super::signer::{self, SignatureAlgorithm, SigningKey, UnsignedRequest};
 use super::{
     AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, CoStatus, Credentials,
-    EccInstance, EdasApi, EcuHost, Operation, Pipeline, Result, wire,
+    EccInstance, EcuHost, EdasApi, Operation, Pipeline, Result, wire,
 };
 use rand::RngExt;
 use serde::de::DeserializeOwned;
@@ -93,8 +93,11 @@ impl EdasClient {
         super::endpoint::validate_region(region)?;
         let base = match &config.endpoint {
             Some(u) => u.clone(),
-            None => Url::parse(&format!("https://{}", super::endpoint::host_for_region(region)))
-                .map_err(|e| format!("region {region}: {e}"))?,
+            None => Url::parse(&format!(
+                "https://{}",
+                super::endpoint::host_for_region(region)
+            ))
+            .map_err(|e| format!("region {region}: {e}"))?,
         };
         Ok(Self {
             http,
@@ -255,7 +258,10 @@ impl EdasClient {
         let body = resp.bytes().await.map_err(|e| EdasError::Transport {
             operation: name,
             kind: TransportKind::Reset,
-            detail: format!("response body cut short (HTTP {status}): {}", error_chain(&e)),
+            detail: format!(
+                "response body cut short (HTTP {status}): {}",
+                error_chain(&e)
+            ),
         })?;
         decode_response(name, status, &body, retry_after, header_request_id)
     }
@@ -418,15 +424,24 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// `x-acs-retry-after` (milliseconds) or `Retry-After` (seconds).
+///
+/// Clamped to `MAX_RETRY_AFTER`: the hint is slept in-line by `call` and handed on to the
+/// controller's requeue, so an absurd value (found by `tests/client_wire.rs`: `u64::MAX` ms)
+/// would park a reconcile for ages and can panic kube-runtime's delay queue, which rejects
+/// deadlines about two years out. aliyun-cli clamps this header at 60 s by default too.
 fn retry_after_hint(h: &reqwest::header::HeaderMap) -> Option<Duration> {
     let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = get("x-acs-retry-after").and_then(|v| v.parse::<u64>().ok()) {
-        return Some(Duration::from_millis(ms));
-    }
-    get("retry-after")
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let hint = match get("x-acs-retry-after").and_then(|v| v.parse::<u64>().ok()) {
+        Some(ms) => Some(Duration::from_millis(ms)),
+        None => get("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs),
+    };
+    hint.map(|d| d.min(MAX_RETRY_AFTER))
 }
+
+/// The longest server retry hint honoured (see `retry_after_hint`).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Exponential backoff with full jitter, never shorter than the server's hint.
 pub fn backoff(attempt: u32, base: Duration, cap: Duration, hint: Option<Duration>) -> Duration {
@@ -523,7 +538,11 @@ pub fn change_order_from_wire(
                     if code.is_empty() && msg.is_empty() {
                         None
                     } else {
-                        Some(format!("{code}: {msg}").trim_start_matches(": ").to_string())
+                        Some(
+                            format!("{code}: {msg}")
+                                .trim_start_matches(": ")
+                                .to_string(),
+                        )
                     }
                 })
             });
@@ -640,7 +659,11 @@ impl EdasApi for EdasClient {
             .into_iter()
             .map(|c| {
                 let status = c.status.ok_or_else(|| {
-                    missing(op.name(), "ChangeOrderList.ChangeOrder[].Status", rid.clone())
+                    missing(
+                        op.name(),
+                        "ChangeOrderList.ChangeOrder[].Status",
+                        rid.clone(),
+                    )
                 })?;
                 Ok(ChangeOrderSummary {
                     id: c.change_order_id,
@@ -716,14 +739,26 @@ impl EdasApi for EdasClient {
 mod tests {
     use super::*;
 
-    fn dec(status: u16, body: &str) -> Result<(wire::QueryApplicationStatusResponse, Option<String>)> {
-        decode_response("QueryApplicationStatus", status, body.as_bytes(), None, None)
+    fn dec(
+        status: u16,
+        body: &str,
+    ) -> Result<(wire::QueryApplicationStatusResponse, Option<String>)> {
+        decode_response(
+            "QueryApplicationStatus",
+            status,
+            body.as_bytes(),
+            None,
+            None,
+        )
     }
 
     #[test]
     fn business_error_in_http_200_is_an_error() {
-        let e = dec(200, r#"{"Code":601,"Message":"app does not exist","RequestId":"R9"}"#)
-            .unwrap_err();
+        let e = dec(
+            200,
+            r#"{"Code":601,"Message":"app does not exist","RequestId":"R9"}"#,
+        )
+        .unwrap_err();
         assert!(matches!(e, EdasError::Business { code: 601, .. }));
         assert_eq!(e.request_id(), Some("R9"));
         assert!(!e.is_retryable());
@@ -732,7 +767,13 @@ mod tests {
     #[test]
     fn html_error_page_is_a_clear_decode_error() {
         let e = dec(502, "<html><body>Bad Gateway</body></html>").unwrap_err();
-        assert!(matches!(e, EdasError::Decode { http_status: 502, .. }));
+        assert!(matches!(
+            e,
+            EdasError::Decode {
+                http_status: 502,
+                ..
+            }
+        ));
         assert!(e.is_retryable());
         assert!(e.to_string().contains("QueryApplicationStatus"), "{e}");
         let e = dec(200, r#"{"Code":200,"AppInfo":{"EccList":{"Ecc":[{"EccId":"#).unwrap_err();
@@ -741,10 +782,17 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_field() {
-        let e = dec(200, r#"{"Code":200,"AppInfo":{"EccList":{"Ecc":[{"EccId":5}]}}}"#).unwrap_err();
+        let e = dec(
+            200,
+            r#"{"Code":200,"AppInfo":{"EccList":{"Ecc":[{"EccId":5}]}}}"#,
+        )
+        .unwrap_err();
         assert!(matches!(e, EdasError::Decode { .. }));
-        let e = dec(200, r#"{"Code":200,"AppInfo":{"EccList":{"Ecc":[{"EccId":"e","AppState":"x"}]}}}"#)
-            .unwrap_err();
+        let e = dec(
+            200,
+            r#"{"Code":200,"AppInfo":{"EccList":{"Ecc":[{"EccId":"e","AppState":"x"}]}}}"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("integer"), "{e}");
     }
 

@@ -366,7 +366,8 @@ pub struct Operator {
     pub metrics_port: u16,
     args: Vec<String>,
     kubeconfig: String,
-    starts: u32,
+    pub env: Vec<(String, String)>,
+    pub starts: u32,
 }
 
 impl Operator {
@@ -377,6 +378,17 @@ impl Operator {
         namespaces: &[&str],
         name: &str,
         extra: &[&str],
+    ) -> Operator {
+        Self::start_with_env(cp, sim, namespaces, name, extra, &[])
+    }
+
+    pub fn start_with_env(
+        cp: &ControlPlane,
+        sim: &Sim,
+        namespaces: &[&str],
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
     ) -> Operator {
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -398,8 +410,10 @@ impl Operator {
             metrics_port: 0,
             args,
             kubeconfig: cp.operator_kubeconfig.clone(),
+            env: Vec::new(),
             starts: 0,
         };
+        op.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         op.spawn();
         op
     }
@@ -423,12 +437,45 @@ impl Operator {
             .env("RUST_LOG", "info,edas_operator=debug")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start operator");
         self.child = Some(child);
-        wait_port(self.metrics_port, Duration::from_secs(30));
+        self.wait_listening();
+    }
+
+    /// Wait for the metrics port, unless the process dies first (a fault point may abort it
+    /// early); then the caller sees it in `exited()`.
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).is_ok() {
+                return;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("operator {} not listening after 30 s", self.name);
+    }
+
+    /// The process ended on its own (e.g. a fault point aborted it).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn spawn_again(&mut self) {
+        self.kill9();
+        self.spawn();
     }
 
     /// SIGKILL, no goodbye.
