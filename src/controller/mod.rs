@@ -13,7 +13,7 @@ use crate::edas::budget::CallBudget;
 use crate::edas::client::CallObserver;
 use crate::edas::{ClientConfig, Credentials, EdasApi, EdasClient};
 use crate::metrics::Metrics;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
@@ -42,6 +42,9 @@ pub enum Error {
     Edas(#[from] crate::edas::EdasError),
 }
 
+/// (access key id, fingerprint of the secret, region).
+type ClientKey = (String, String, String);
+
 /// Where EDAS clients come from: per (credentials, region), cached.
 pub struct EdasClients {
     pub config: ClientConfig,
@@ -50,7 +53,7 @@ pub struct EdasClients {
     pub observer: Arc<dyn CallObserver>,
     pub default_credentials: Option<Credentials>,
     pub default_namespaces: BTreeSet<String>,
-    cache: Mutex<HashMap<(String, String, String), Arc<dyn EdasApi>>>,
+    cache: Mutex<HashMap<ClientKey, Arc<dyn EdasApi>>>,
 }
 
 impl EdasClients {
@@ -125,7 +128,12 @@ pub const RESYNC_BUDGET_SHARE: f64 = 0.5;
 
 /// The resync interval for a fleet of `n` resources: at least `configured`, and long enough
 /// that `n` resyncs a period use at most `share` of `per_minute` observations. Pure.
-pub fn fleet_resync(configured: Duration, n: usize, per_minute: Option<f64>, share: f64) -> Duration {
+pub fn fleet_resync(
+    configured: Duration,
+    n: usize,
+    per_minute: Option<f64>,
+    share: f64,
+) -> Duration {
     match per_minute {
         Some(limit) if limit > 0.0 && share > 0.0 => {
             let needed = Duration::from_secs_f64(n as f64 * 60.0 / (limit * share));
@@ -237,22 +245,6 @@ fn error_policy(obj: Arc<EdasAppMembership>, err: &Error, ctx: Arc<Context>) -> 
     Action::requeue(wait)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resync_spreads_out_as_the_fleet_grows() {
-        let five_min = Duration::from_secs(300);
-        // 100 resources at 90/min and half the budget: 100*60/45 s = 133 s < 5 min.
-        assert_eq!(fleet_resync(five_min, 100, Some(90.0), 0.5), five_min);
-        // 1000 resources: 1333 s.
-        let d = fleet_resync(five_min, 1000, Some(90.0), 0.5);
-        assert!((1333..=1334).contains(&d.as_secs()), "{d:?}");
-        assert_eq!(fleet_resync(five_min, 1000, None, 0.5), five_min);
-    }
-}
-
 async fn kube_client(kubeconfig: &Option<std::path::PathBuf>) -> anyhow::Result<Client> {
     let config = match kubeconfig {
         Some(path) => {
@@ -296,7 +288,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     // With leader election, only the replica holding the Lease talks to EDAS.
     let leadership = if args.leader_election {
-        Some(leader::acquire(client.clone(), &args, wait_shutdown()).await?)
+        // A standby serves and is ready; it only does not act. Readiness falls back to the
+        // cache sync once it leads.
+        ready.store(true, Ordering::SeqCst);
+        let l = leader::acquire(client.clone(), &args, wait_shutdown()).await?;
+        ready.store(false, Ordering::SeqCst);
+        Some(l)
     } else {
         None
     };
@@ -327,21 +324,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .collect();
     let (reader, writer) = reflector::store::<EdasAppMembership>();
     let wc = watcher::Config::default();
-    let streams: Vec<_> = if namespaces.is_empty() {
-        vec![watcher(Api::<EdasAppMembership>::all(client.clone()), wc.clone()).boxed()]
-    } else {
-        namespaces
-            .iter()
-            .map(|ns| {
-                watcher(
-                    Api::<EdasAppMembership>::namespaced(client.clone(), ns),
-                    wc.clone(),
-                )
+    // One namespace: a namespaced watch (RBAC may then be a RoleBinding). Several: one
+    // cluster-wide watch filtered here, because merging several watches into one reflector
+    // would let each namespace's re-list replace the others' objects in the store.
+    let merged = match namespaces.as_slice() {
+        [] => watcher(Api::<EdasAppMembership>::all(client.clone()), wc).boxed(),
+        [one] => watcher(
+            Api::<EdasAppMembership>::namespaced(client.clone(), one),
+            wc,
+        )
+        .boxed(),
+        several => {
+            let allowed: BTreeSet<String> = several.iter().cloned().collect();
+            watcher(Api::<EdasAppMembership>::all(client.clone()), wc)
+                .try_filter_map(move |ev| {
+                    let keep = |o: &EdasAppMembership| {
+                        o.namespace().is_some_and(|ns| allowed.contains(&ns))
+                    };
+                    let ev = match ev {
+                        watcher::Event::Apply(o)
+                        | watcher::Event::InitApply(o)
+                        | watcher::Event::Delete(o)
+                            if !keep(&o) =>
+                        {
+                            None
+                        }
+                        other => Some(other),
+                    };
+                    futures::future::ready(Ok(ev))
+                })
                 .boxed()
-            })
-            .collect()
+        }
     };
-    let merged = futures::stream::select_all(streams);
     // Our own status writes must not wake us: only spec (generation) and annotation
     // (pause) changes do; change orders are followed by requeue.
     let trigger = merged
@@ -378,9 +392,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let reader = reader.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
-            if reader.wait_until_ready().await.is_ok() {
-                ready.store(true, Ordering::SeqCst);
-                tracing::info!("caches synced");
+            // Re-poll on a timer: the store's readiness signal wakes only one waiter, and the
+            // controller itself waits on it too.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(250), reader.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        ready.store(true, Ordering::SeqCst);
+                        tracing::info!("caches synced");
+                        return;
+                    }
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         });
     }
@@ -523,4 +548,20 @@ pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_spreads_out_as_the_fleet_grows() {
+        let five_min = Duration::from_secs(300);
+        // 100 resources at 90/min and half the budget: 100*60/45 s = 133 s < 5 min.
+        assert_eq!(fleet_resync(five_min, 100, Some(90.0), 0.5), five_min);
+        // 1000 resources: 1333 s.
+        let d = fleet_resync(five_min, 1000, Some(90.0), 0.5);
+        assert!((1333..=1334).contains(&d.as_secs()), "{d:?}");
+        assert_eq!(fleet_resync(five_min, 1000, None, 0.5), five_min);
+    }
 }

@@ -466,7 +466,10 @@ async fn steps(
             )
             .await;
         }
-        return Ok((Outcome::SafetyLimit(why), Action::requeue(ctx.resync_interval())));
+        return Ok((
+            Outcome::SafetyLimit(why),
+            Action::requeue(ctx.resync_interval()),
+        ));
     }
 
     // 4. Nothing else may be running on the app.

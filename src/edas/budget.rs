@@ -166,8 +166,13 @@ mod tests {
         // Simulate a caller that asks every 10 ms for 60 s.
         for i in 0..6000u64 {
             let now = start + Duration::from_millis(i * 10);
-            if b.try_take("ak", Operation::QueryApplicationStatus, Priority::Urgent, now)
-                .is_ok()
+            if b.try_take(
+                "ak",
+                Operation::QueryApplicationStatus,
+                Priority::Urgent,
+                now,
+            )
+            .is_ok()
             {
                 taken += 1;
             }
@@ -192,21 +197,41 @@ mod tests {
 
     #[test]
     fn keys_and_operations_have_separate_buckets_and_unlimited_ops_pass() {
-        let b = CallBudget::new(BudgetConfig::default().with_overrides("ListApplication=1").unwrap());
+        let b = CallBudget::new(
+            BudgetConfig::default()
+                .with_overrides("ListApplication=1")
+                .unwrap(),
+        );
         let now = Instant::now();
-        assert!(b.try_take("a", Operation::ListApplication, Priority::Urgent, now).is_ok());
-        assert!(b.try_take("a", Operation::ListApplication, Priority::Urgent, now).is_err());
-        assert!(b.try_take("b", Operation::ListApplication, Priority::Urgent, now).is_ok());
+        assert!(
+            b.try_take("a", Operation::ListApplication, Priority::Urgent, now)
+                .is_ok()
+        );
+        assert!(
+            b.try_take("a", Operation::ListApplication, Priority::Urgent, now)
+                .is_err()
+        );
+        assert!(
+            b.try_take("b", Operation::ListApplication, Priority::Urgent, now)
+                .is_ok()
+        );
         for _ in 0..1000 {
-            assert!(b.try_take("a", Operation::ScaleInApplication, Priority::Urgent, now).is_ok());
+            assert!(
+                b.try_take("a", Operation::ScaleInApplication, Priority::Urgent, now)
+                    .is_ok()
+            );
         }
     }
 
     #[test]
     fn bad_overrides_name_what_is_wrong() {
-        let e = BudgetConfig::default().with_overrides("Nope=3").unwrap_err();
+        let e = BudgetConfig::default()
+            .with_overrides("Nope=3")
+            .unwrap_err();
         assert!(e.contains("unknown operation"), "{e}");
-        let e = BudgetConfig::default().with_overrides("ListApplication=x").unwrap_err();
+        let e = BudgetConfig::default()
+            .with_overrides("ListApplication=x")
+            .unwrap_err();
         assert!(e.contains("not a whole number"), "{e}");
     }
 }

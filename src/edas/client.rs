@@ -168,6 +168,14 @@ impl EdasClient {
             if !err.is_retryable() || attempt >= self.config.read_attempts {
                 return Err(err);
             }
+            // A long server hint is not slept in-line (it would hold a reconcile slot): the
+            // caller requeues with it instead.
+            if err
+                .retry_after()
+                .is_some_and(|h| h > self.config.backoff_cap)
+            {
+                return Err(err);
+            }
             let wait = backoff(
                 attempt,
                 self.config.backoff_base,
@@ -619,6 +627,17 @@ impl EdasApi for EdasClient {
         ecu_ids: &[String],
     ) -> Result<String> {
         let op = Operation::ScaleOutApplication;
+        if deploy_group.is_empty()
+            || ecu_ids.is_empty()
+            || ecu_ids.iter().any(|e| e.is_empty() || e.contains(','))
+        {
+            return Err(EdasError::Invalid {
+                operation: op.name(),
+                detail: format!(
+                    "DeployGroup and EcuInfo (one or more non-empty ECU ids) are required: {deploy_group:?} {ecu_ids:?}"
+                ),
+            });
+        }
         let (r, rid): (wire::ChangeOrderCreatedResponse, _) = self
             .call(
                 op,

@@ -18,9 +18,15 @@ pub struct Credentials {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CredentialsError {
     #[error("{source_name}: missing key {key}")]
-    Missing { source_name: String, key: &'static str },
+    Missing {
+        source_name: String,
+        key: &'static str,
+    },
     #[error("{source_name}: key {key} is empty or not valid UTF-8")]
-    Invalid { source_name: String, key: &'static str },
+    Invalid {
+        source_name: String,
+        key: &'static str,
+    },
 }
 
 impl Credentials {

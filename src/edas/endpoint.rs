@@ -95,9 +95,15 @@ mod tests {
 
     #[test]
     fn regions_map_to_their_documented_hosts() {
-        assert_eq!(host_for_region("cn-hangzhou"), "edas.cn-hangzhou.aliyuncs.com");
+        assert_eq!(
+            host_for_region("cn-hangzhou"),
+            "edas.cn-hangzhou.aliyuncs.com"
+        );
         assert_eq!(host_for_region("cn-chengdu"), "edas.aliyuncs.com");
-        assert_eq!(host_for_region("ap-southeast-5"), "edas.ap-northeast-1.aliyuncs.com");
+        assert_eq!(
+            host_for_region("ap-southeast-5"),
+            "edas.ap-northeast-1.aliyuncs.com"
+        );
     }
 
     #[test]

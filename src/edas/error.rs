@@ -30,7 +30,10 @@ fn rid(r: &Option<String>) -> &str {
 #[derive(Debug, thiserror::Error)]
 pub enum EdasError {
     /// The POP gateway refused the call: non-2xx with a string `Code`.
-    #[error("{operation}: gateway error {code} (HTTP {http_status}): {message} [RequestId {}]", rid(request_id))]
+    #[error(
+        "{operation}: gateway error {code} (HTTP {http_status}): {message} [RequestId {}]",
+        rid(request_id)
+    )]
     Gateway {
         operation: &'static str,
         http_status: u16,
@@ -40,7 +43,10 @@ pub enum EdasError {
         retry_after: Option<Duration>,
     },
     /// EDAS answered with a body `Code` other than 200 (601 business error, 401, 403, 404...).
-    #[error("{operation}: EDAS error Code {code} (HTTP {http_status}): {message} [RequestId {}]", rid(request_id))]
+    #[error(
+        "{operation}: EDAS error Code {code} (HTTP {http_status}): {message} [RequestId {}]",
+        rid(request_id)
+    )]
     Business {
         operation: &'static str,
         http_status: u16,
@@ -57,7 +63,10 @@ pub enum EdasError {
     },
     /// A response arrived but could not be understood (bad JSON, HTML page, cut short, missing
     /// field, unexpected value).
-    #[error("{operation}: malformed response (HTTP {http_status}): {detail} [RequestId {}]", rid(request_id))]
+    #[error(
+        "{operation}: malformed response (HTTP {http_status}): {detail} [RequestId {}]",
+        rid(request_id)
+    )]
     Decode {
         operation: &'static str,
         http_status: u16,
@@ -115,7 +124,10 @@ impl EdasError {
                     || code == "INTERNAL_ERROR"
                     || *http_status >= 500
             }
-            EdasError::Business { http_status, .. } => *http_status >= 500,
+            // Code 500 in a body is EDAS's own internal error: as transient as an HTTP 500.
+            EdasError::Business {
+                http_status, code, ..
+            } => *http_status >= 500 || *code >= 500,
             EdasError::Transport { .. } => true,
             EdasError::Decode { http_status, .. } => *http_status >= 500,
             EdasError::OutcomeUnknown { .. } => true,
@@ -236,7 +248,10 @@ mod tests {
     #[test]
     fn error_text_names_operation_and_request_id() {
         let s = gw(400, "MissingParameter").to_string();
-        assert!(s.contains("QueryApplicationStatus") && s.contains("R1"), "{s}");
+        assert!(
+            s.contains("QueryApplicationStatus") && s.contains("R1"),
+            "{s}"
+        );
     }
 
     #[test]

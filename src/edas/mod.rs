@@ -456,7 +456,10 @@ mod tests {
             Operation::from_route("GET", "/pop/v5/app/app_status"),
             Some(Operation::QueryApplicationStatus)
         );
-        assert_eq!(Operation::from_route("POST", "/pop/v5/app/app_status"), None);
+        assert_eq!(
+            Operation::from_route("POST", "/pop/v5/app/app_status"),
+            None
+        );
         assert_eq!(
             Operation::from_route("PUT", "/pop/v5/changeorder/change_order_abort"),
             Some(Operation::AbortChangeOrder)

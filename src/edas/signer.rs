@@ -262,7 +262,10 @@ pub fn sign(
                 headers.push(("x-acs-security-token".into(), token.into()));
                 headers.push(("x-acs-accesskey-id".into(), key.access_key_id.into()));
             }
-            let mut signed: Vec<String> = headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+            let mut signed: Vec<String> = headers
+                .iter()
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .collect();
             signed.sort();
             signed.dedup();
             let canonical = acs3_canonical_request(
@@ -365,8 +368,12 @@ mod tests {
         };
         let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         let h = sign(SignatureAlgorithm::RoaV2, &key, &req, now, "n1");
-        let auth = h.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone());
-        let Some(Authorization::RoaV2 { signature, .. }) = auth.as_deref().and_then(parse_authorization)
+        let auth = h
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.clone());
+        let Some(Authorization::RoaV2 { signature, .. }) =
+            auth.as_deref().and_then(parse_authorization)
         else {
             panic!("no v2 authorization in {h:?}");
         };
@@ -375,21 +382,42 @@ mod tests {
         assert!(sts.contains("x-acs-security-token:tok\n"));
 
         let h3 = sign(SignatureAlgorithm::Acs3, &key, &req, now, "n2");
-        let auth3 = h3.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone());
-        let Some(Authorization::Acs3 { signed_headers, signature, .. }) =
-            auth3.as_deref().and_then(parse_authorization)
+        let auth3 = h3
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.clone());
+        let Some(Authorization::Acs3 {
+            signed_headers,
+            signature,
+            ..
+        }) = auth3.as_deref().and_then(parse_authorization)
         else {
             panic!("no v3 authorization in {h3:?}");
         };
         assert!(signed_headers.contains(&"x-acs-security-token".to_string()));
-        let canonical =
-            acs3_canonical_request("POST", "/pop/v5/x", &q, &h3, &signed_headers, EMPTY_SHA256_HEX);
-        assert_eq!(signature, acs3_signature("sk", &acs3_string_to_sign(&canonical)));
+        let canonical = acs3_canonical_request(
+            "POST",
+            "/pop/v5/x",
+            &q,
+            &h3,
+            &signed_headers,
+            EMPTY_SHA256_HEX,
+        );
+        assert_eq!(
+            signature,
+            acs3_signature("sk", &acs3_string_to_sign(&canonical))
+        );
     }
 
     #[test]
     fn malformed_authorization_is_not_parsed() {
-        for bad in ["", "acs ", "acs nocolon", "Bearer x", "ACS3-HMAC-SHA256 Credential=a"] {
+        for bad in [
+            "",
+            "acs ",
+            "acs nocolon",
+            "Bearer x",
+            "ACS3-HMAC-SHA256 Credential=a",
+        ] {
             assert_eq!(parse_authorization(bad), None, "{bad}");
         }
     }

@@ -86,11 +86,19 @@ pub fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::
     }
 }
 
+/// `null` where a wrapper or list is expected reads as empty (EDAS sends `null` for empty
+/// lists now and then).
+pub fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 macro_rules! wrapper {
     ($name:ident, $key:literal, $item:ty) => {
         #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
         pub struct $name {
-            #[serde(rename = $key, default)]
+            #[serde(rename = $key, default, deserialize_with = "null_as_default")]
             pub items: Vec<$item>,
         }
     };
@@ -108,15 +116,23 @@ pub struct QueryApplicationStatusResponse {
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 pub struct AppInfo {
-    #[serde(rename = "Application", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Application",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub application: Option<StatusApplication>,
-    #[serde(rename = "EccList", default)]
+    #[serde(rename = "EccList", default, deserialize_with = "null_as_default")]
     pub ecc_list: EccList,
-    #[serde(rename = "EcuList", default)]
+    #[serde(rename = "EcuList", default, deserialize_with = "null_as_default")]
     pub ecu_list: EcuList,
-    #[serde(rename = "GroupList", default)]
+    #[serde(rename = "GroupList", default, deserialize_with = "null_as_default")]
     pub group_list: GroupList,
-    #[serde(rename = "DeployRecordList", default)]
+    #[serde(
+        rename = "DeployRecordList",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub deploy_record_list: DeployRecordList,
 }
 
@@ -130,13 +146,25 @@ pub struct StatusApplication {
     pub cluster_id: Option<String>,
     #[serde(rename = "RegionId", default, skip_serializing_if = "Option::is_none")]
     pub region_id: Option<String>,
-    #[serde(rename = "InstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "InstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub instance_count: Option<i64>,
-    #[serde(rename = "RunningInstanceCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RunningInstanceCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub running_instance_count: Option<i64>,
     #[serde(rename = "Port", default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
 }
 
@@ -161,13 +189,25 @@ pub struct Ecc {
     pub app_state: Option<i64>,
     #[serde(rename = "TaskState", default, deserialize_with = "int_or_string")]
     pub task_state: Option<i64>,
-    #[serde(rename = "ContainerStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ContainerStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub container_status: Option<String>,
     #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
-    #[serde(rename = "UpdateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UpdateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub update_time: Option<i64>,
 }
 
@@ -191,13 +231,29 @@ pub struct Ecu {
     pub zone_id: Option<String>,
     #[serde(rename = "VpcId", default, skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
-    #[serde(rename = "AvailableCpu", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AvailableCpu",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub available_cpu: Option<i64>,
-    #[serde(rename = "AvailableMem", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AvailableMem",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub available_mem: Option<i64>,
-    #[serde(rename = "HeartbeatTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HeartbeatTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub heartbeat_time: Option<i64>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
 }
 
@@ -213,7 +269,11 @@ pub struct Group {
     pub app_id: Option<String>,
     #[serde(rename = "ClusterId", default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
 }
 
@@ -224,7 +284,11 @@ pub struct Group {
 pub struct ChangeOrderCreatedResponse {
     #[serde(flatten)]
     pub envelope: Envelope,
-    #[serde(rename = "ChangeOrderId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ChangeOrderId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub change_order_id: Option<String>,
 }
 
@@ -233,7 +297,11 @@ pub struct GetChangeOrderInfoResponse {
     #[serde(flatten)]
     pub envelope: Envelope,
     /// Lower-case `c`, in every SDK.
-    #[serde(rename = "changeOrderInfo", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "changeOrderInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub change_order_info: Option<ChangeOrderInfo>,
 }
 
@@ -247,21 +315,41 @@ pub struct ChangeOrderInfo {
     pub co_type: Option<String>,
     #[serde(rename = "Desc", default, skip_serializing_if = "Option::is_none")]
     pub desc: Option<String>,
-    #[serde(rename = "ChangeOrderDescription", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ChangeOrderDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub change_order_description: Option<String>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<String>,
-    #[serde(rename = "CreateUserId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateUserId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_user_id: Option<String>,
     #[serde(rename = "BatchCount", default, deserialize_with = "int_or_string")]
     pub batch_count: Option<i64>,
     #[serde(rename = "BatchType", default, skip_serializing_if = "Option::is_none")]
     pub batch_type: Option<String>,
-    #[serde(rename = "SupportRollback", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SupportRollback",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub support_rollback: Option<bool>,
     #[serde(rename = "Targets", default, skip_serializing_if = "Option::is_none")]
     pub targets: Option<Targets>,
-    #[serde(rename = "PipelineInfoList", default)]
+    #[serde(
+        rename = "PipelineInfoList",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub pipeline_info_list: PipelineInfoList,
 }
 
@@ -280,9 +368,17 @@ pub struct PipelineInfo {
     pub pipeline_status: Option<i64>,
     #[serde(rename = "StartTime", default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
-    #[serde(rename = "UpdateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UpdateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub update_time: Option<String>,
-    #[serde(rename = "StageDetailList", default)]
+    #[serde(
+        rename = "StageDetailList",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub stage_detail_list: StageDetailList,
 }
 
@@ -294,7 +390,7 @@ pub struct StageDetail {
     pub stage_name: String,
     #[serde(rename = "StageStatus", default, deserialize_with = "int_or_string")]
     pub stage_status: Option<i64>,
-    #[serde(rename = "TaskList", default)]
+    #[serde(rename = "TaskList", default, deserialize_with = "null_as_default")]
     pub task_list: TaskList,
 }
 
@@ -305,13 +401,29 @@ pub struct TaskInfo {
     #[serde(rename = "TaskName", default)]
     pub task_name: String,
     /// Typed string by the SDK (every other status is an int); same enum.
-    #[serde(rename = "TaskStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TaskStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_status: Option<String>,
-    #[serde(rename = "TaskMessage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TaskMessage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_message: Option<String>,
-    #[serde(rename = "TaskErrorCode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TaskErrorCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_error_code: Option<String>,
-    #[serde(rename = "TaskErrorMessage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TaskErrorMessage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub task_error_message: Option<String>,
 }
 
@@ -319,7 +431,11 @@ pub struct TaskInfo {
 pub struct ListRecentChangeOrderResponse {
     #[serde(flatten)]
     pub envelope: Envelope,
-    #[serde(rename = "ChangeOrderList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ChangeOrderList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub change_order_list: Option<ChangeOrderList>,
 }
 
@@ -337,7 +453,11 @@ pub struct ChangeOrderSummary {
     pub status: Option<i64>,
     #[serde(rename = "CoType", default, skip_serializing_if = "Option::is_none")]
     pub co_type: Option<String>,
-    #[serde(rename = "CoTypeCode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CoTypeCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub co_type_code: Option<String>,
     #[serde(rename = "BatchCount", default, deserialize_with = "int_or_string")]
     pub batch_count: Option<i64>,
@@ -345,14 +465,30 @@ pub struct ChangeOrderSummary {
     pub batch_type: Option<String>,
     #[serde(rename = "Source", default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    #[serde(rename = "ChangeOrderDescription", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ChangeOrderDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub change_order_description: Option<String>,
     /// "2019-11-13 14:23:46"
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<String>,
-    #[serde(rename = "FinishTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "FinishTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finish_time: Option<String>,
-    #[serde(rename = "CreateUserId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateUserId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_user_id: Option<String>,
     #[serde(rename = "UserId", default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -364,7 +500,11 @@ pub struct ChangeOrderSummary {
 pub struct ListApplicationResponse {
     #[serde(flatten)]
     pub envelope: Envelope,
-    #[serde(rename = "ApplicationList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ApplicationList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub application_list: Option<ApplicationList>,
 }
 
@@ -386,11 +526,23 @@ pub struct ApplicationSummary {
     pub state: Option<String>,
     #[serde(rename = "Instances", default, deserialize_with = "int_or_string")]
     pub instances: Option<i64>,
-    #[serde(rename = "RunningInstanceCount", default, deserialize_with = "int_or_string")]
+    #[serde(
+        rename = "RunningInstanceCount",
+        default,
+        deserialize_with = "int_or_string"
+    )]
     pub running_instance_count: Option<i64>,
-    #[serde(rename = "ApplicationType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ApplicationType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub application_type: Option<String>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
 }
 
@@ -398,7 +550,11 @@ pub struct ApplicationSummary {
 pub struct GetApplicationResponse {
     #[serde(flatten)]
     pub envelope: Envelope,
-    #[serde(rename = "Application", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Application",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub application: Option<ApplicationDetail>,
 }
 
@@ -413,15 +569,31 @@ pub struct ApplicationDetail {
     #[serde(rename = "ClusterId", default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
     /// A string here ("2" = ECS), an int in ListApplication.
-    #[serde(rename = "ClusterType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ClusterType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cluster_type: Option<String>,
-    #[serde(rename = "ApplicationType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ApplicationType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub application_type: Option<String>,
     #[serde(rename = "InstanceCount", default, deserialize_with = "int_or_string")]
     pub instance_count: Option<i64>,
-    #[serde(rename = "RunningInstanceCount", default, deserialize_with = "int_or_string")]
+    #[serde(
+        rename = "RunningInstanceCount",
+        default,
+        deserialize_with = "int_or_string"
+    )]
     pub running_instance_count: Option<i64>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
 }
 
@@ -429,7 +601,11 @@ pub struct ApplicationDetail {
 pub struct ListDeployGroupResponse {
     #[serde(flatten)]
     pub envelope: Envelope,
-    #[serde(rename = "DeployGroupList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DeployGroupList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deploy_group_list: Option<DeployGroupList>,
 }
 
@@ -447,7 +623,11 @@ pub struct DeployGroup {
     pub app_id: String,
     #[serde(rename = "ClusterId", default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
 }
 
@@ -455,7 +635,11 @@ pub struct DeployGroup {
 pub struct ListScaleOutEcuResponse {
     #[serde(flatten)]
     pub envelope: Envelope,
-    #[serde(rename = "EcuInfoList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "EcuInfoList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ecu_info_list: Option<EcuInfoList>,
 }
 
@@ -519,6 +703,16 @@ mod tests {
         let info = r.change_order_info.unwrap();
         assert_eq!(info.status, Some(1));
         assert_eq!(info.pipeline_info_list.items[0].pipeline_status, Some(8));
+    }
+
+    #[test]
+    fn null_lists_read_as_empty() {
+        let r: QueryApplicationStatusResponse = serde_json::from_str(
+            r#"{"Code":200,"AppInfo":{"EccList":null,"EcuList":{"Ecu":null}}}"#,
+        )
+        .unwrap();
+        let info = r.app_info.unwrap();
+        assert!(info.ecc_list.items.is_empty() && info.ecu_list.items.is_empty());
     }
 
     #[test]
