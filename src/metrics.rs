@@ -198,8 +198,14 @@ mod tests {
         assert!(text.contains(
             r#"edas_operator_edas_calls_total{operation="ScaleInApplication",outcome="success"} 1"#
         ), "{text}");
-        assert!(text.contains(r#"edas_operator_resources{ready="true"} 1"#), "{text}");
-        assert!(text.contains(r#"edas_operator_resources{ready="false"} 0"#), "{text}");
+        assert!(
+            text.contains(r#"edas_operator_resources{ready="true"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"edas_operator_resources{ready="false"} 0"#),
+            "{text}"
+        );
         assert!(!text.contains("ns/a"));
     }
 }

@@ -30,10 +30,9 @@ fn write_figures(section: &str, body: &str) {
 /// Accepted ScaleIns (EDAS said 200, whether or not the answer reached the operator), per ECC.
 fn accepted_scale_ins_per_ecc(calls: &[Value]) -> BTreeMap<String, usize> {
     let mut per = BTreeMap::new();
-    for c in calls
-        .iter()
-        .filter(|c| c["action"] == "ScaleInApplication" && c["httpStatus"] == 200 && c["code"] == 200)
-    {
+    for c in calls.iter().filter(|c| {
+        c["action"] == "ScaleInApplication" && c["httpStatus"] == 200 && c["code"] == 200
+    }) {
         for e in c["params"]["EccInfo"].as_str().unwrap_or("").split(',') {
             *per.entry(e.to_string()).or_insert(0) += 1;
         }
@@ -52,13 +51,22 @@ struct Fleet {
 
 fn fleet(prefix: &str, n: usize) -> Fleet {
     let apps: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
-    let keep = apps.iter().map(|a| (a.clone(), format!("ecc-{a}-1"))).collect();
+    let keep = apps
+        .iter()
+        .map(|a| (a.clone(), format!("ecc-{a}-1")))
+        .collect();
     Fleet { apps, keep }
 }
 
 fn apply_fleet(cp: &ControlPlane, ns: &str, f: &Fleet, extra: Value) {
     for (i, app) in f.apps.iter().enumerate() {
-        cp.apply_yaml_ok(&membership(ns, &format!("m{i}"), app, &[ecc(&f.keep[app])], extra.clone()));
+        cp.apply_yaml_ok(&membership(
+            ns,
+            &format!("m{i}"),
+            app,
+            &[ecc(&f.keep[app])],
+            extra.clone(),
+        ));
     }
 }
 
@@ -80,7 +88,11 @@ async fn assert_exact(sim: &Sim, f: &Fleet) -> usize {
     let per = accepted_scale_ins_per_ecc(&calls);
     for app in &f.apps {
         assert_eq!(sim.eccs(app).await, vec![f.keep[app].clone()], "{app}");
-        assert!(!per.contains_key(&f.keep[app]), "declared ECC {} was sent for removal", f.keep[app]);
+        assert!(
+            !per.contains_key(&f.keep[app]),
+            "declared ECC {} was sent for removal",
+            f.keep[app]
+        );
     }
     removed += per.len();
     removed
@@ -103,7 +115,10 @@ async fn e2e_crash_safety_under_repeated_kill_9() {
         &[&ns],
         &ns,
         &[],
-        &[("EDAS_OPERATOR_FAILPOINTS", "after-scale-in=0.3,before-scale-in=0.1")],
+        &[(
+            "EDAS_OPERATOR_FAILPOINTS",
+            "after-scale-in=0.3,before-scale-in=0.1",
+        )],
     );
     apply_fleet(&cp, &ns, &f, json!({"scaleIn": {"maxPerChangeOrder": 1}}));
     let started = Instant::now();
@@ -111,7 +126,10 @@ async fn e2e_crash_safety_under_repeated_kill_9() {
     let min_kills = 20 * scale();
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        assert!(Instant::now() < deadline, "no convergence after {kills} kills, {aborts} aborts");
+        assert!(
+            Instant::now() < deadline,
+            "no convergence after {kills} kills, {aborts} aborts"
+        );
         let wait = Duration::from_millis(rand::rng().random_range(300..2500));
         tokio::time::sleep(wait).await;
         if op.exited().is_some() {
@@ -133,7 +151,10 @@ async fn e2e_crash_safety_under_repeated_kill_9() {
     let calls = sim.calls().await;
     let per = accepted_scale_ins_per_ecc(&calls);
     let dups = duplicates(&per);
-    let scale_in_calls = calls.iter().filter(|c| c["action"] == "ScaleInApplication").count();
+    let scale_in_calls = calls
+        .iter()
+        .filter(|c| c["action"] == "ScaleInApplication")
+        .count();
     let removed = assert_exact(&sim, &f).await;
     assert_eq!(dups, 0, "duplicate ScaleIns: {per:?}");
     assert_eq!(removed, 4 * n_apps, "every extra ECC removed exactly once");
@@ -169,14 +190,17 @@ async fn e2e_fleet_converges_under_edas_faults() {
     let f = fleet(&format!("flt-{ns}"), n_apps);
     let apps: Vec<(&str, usize)> = f.apps.iter().map(|a| (a.as_str(), 3)).collect();
     let mut state = sim_state(&apps, 0.3);
-    state["faults"] = json!({"errorRate": 0.2, "throttleRate": 0.2, "dropRate": 0.1, "latencyMs": 1000});
+    state["faults"] =
+        json!({"errorRate": 0.2, "throttleRate": 0.2, "dropRate": 0.1, "latencyMs": 1000});
     let sim = Sim::start(&state, &ns);
     let op = Operator::start(&cp, &sim, &[&ns], &ns, &[]);
     apply_fleet(&cp, &ns, &f, json!({}));
     let started = Instant::now();
-    eventually(Duration::from_secs(600), "fleet converged under faults", || async {
-        all_ready(&cp, &ns).then_some(())
-    })
+    eventually(
+        Duration::from_secs(600),
+        "fleet converged under faults",
+        || async { all_ready(&cp, &ns).then_some(()) },
+    )
     .await;
     let converge_s = started.elapsed().as_secs_f64();
     let calls = sim.calls().await;
@@ -186,7 +210,11 @@ async fn e2e_fleet_converges_under_edas_faults() {
     assert_eq!(dups, 0, "duplicate ScaleIns: {per:?}");
     let count = |p: &dyn Fn(&Value) -> bool| calls.iter().filter(|c| p(c)).count();
     let five = count(&|c| c["httpStatus"].as_u64().unwrap_or(0) >= 500);
-    let throttled = count(&|c| c["code"].as_str().is_some_and(|s| s.starts_with("Throttling")));
+    let throttled = count(&|c| {
+        c["code"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Throttling"))
+    });
     let dropped = count(&|c| c["dropped"] == true);
     // Calls per minute per operation never exceed the documented limits.
     let mut worst: BTreeMap<String, usize> = BTreeMap::new();
@@ -202,30 +230,70 @@ async fn e2e_fleet_converges_under_edas_faults() {
         *e = (*e).max(n);
     }
     for (op, limit) in [("QueryApplicationStatus", 100), ("GetChangeOrderInfo", 100)] {
-        assert!(worst.get(op).copied().unwrap_or(0) <= limit, "{op}: {worst:?}");
+        assert!(
+            worst.get(op).copied().unwrap_or(0) <= limit,
+            "{op}: {worst:?}"
+        );
     }
     let metrics = op.metrics().await;
-    assert!(metrics.contains("edas_operator_edas_calls_total"), "{metrics}");
+    assert!(
+        metrics.contains("edas_operator_edas_calls_total"),
+        "{metrics}"
+    );
 
     // Phase 2: failed and stalled orders are reported, and recover when the fault clears.
     assert!(sim.post("/_sim/faults", &json!({"errorRate": 0, "throttleRate": 0, "dropRate": 0, "latencyMs": 0, "failNextChangeOrders": 1, "stallChangeOrders": true})).await.is_success());
     let app = f.apps[0].clone();
-    cp.apply_yaml_ok(&membership(&ns, "m0", &app, &[], json!({"scaleIn": {"minRemaining": 0}, "changeOrderTimeout": "4s"})));
-    eventually(Duration::from_secs(120), "failed order reported", || async {
-        cond_is(&cp.eam(&ns, "m0"), "Ready", "False", Some("ChangeOrderFailed")).then_some(())
-    })
+    cp.apply_yaml_ok(&membership(
+        &ns,
+        "m0",
+        &app,
+        &[],
+        json!({"scaleIn": {"minRemaining": 0}, "changeOrderTimeout": "4s"}),
+    ));
+    eventually(
+        Duration::from_secs(120),
+        "failed order reported",
+        || async {
+            cond_is(
+                &cp.eam(&ns, "m0"),
+                "Ready",
+                "False",
+                Some("ChangeOrderFailed"),
+            )
+            .then_some(())
+        },
+    )
     .await;
-    eventually(Duration::from_secs(120), "stalled order reported as stuck", || async {
-        cond_is(&cp.eam(&ns, "m0"), "Synced", "False", Some("ChangeOrderStuck")).then_some(())
-    })
+    eventually(
+        Duration::from_secs(120),
+        "stalled order reported as stuck",
+        || async {
+            cond_is(
+                &cp.eam(&ns, "m0"),
+                "Synced",
+                "False",
+                Some("ChangeOrderStuck"),
+            )
+            .then_some(())
+        },
+    )
     .await;
     let stuck = cp.eam(&ns, "m0");
     assert!(cond_is(&stuck, "Stalled", "True", Some("ChangeOrderStuck")));
-    assert!(sim.post("/_sim/faults", &json!({"stallChangeOrders": false})).await.is_success());
-    eventually(Duration::from_secs(120), "recovered after the stall cleared", || async {
-        let o = cp.eam(&ns, "m0");
-        cond_is(&o, "Ready", "True", Some("Converged")).then_some(())
-    })
+    assert!(
+        sim.post("/_sim/faults", &json!({"stallChangeOrders": false}))
+            .await
+            .is_success()
+    );
+    eventually(
+        Duration::from_secs(120),
+        "recovered after the stall cleared",
+        || async {
+            let o = cp.eam(&ns, "m0");
+            cond_is(&o, "Ready", "True", Some("Converged")).then_some(())
+        },
+    )
     .await;
     assert!(sim.eccs(&app).await.is_empty());
     let calls = sim.calls().await;
@@ -260,17 +328,29 @@ async fn e2e_fleet_converges_under_edas_faults() {
 
 #[tokio::test]
 async fn e2e_operator_survives_apiserver_restart() {
-    let Some(shared) = control_plane() else { return };
+    let Some(shared) = control_plane() else {
+        return;
+    };
     mark_e2e("operator_survives_apiserver_restart", &shared);
     // A control plane of its own: restarting the shared one would disturb the other tests.
-    let dir = log_dir().join(format!("cp-restart-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]));
+    let dir = log_dir().join(format!(
+        "cp-restart-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    ));
     let script = repo().join("hack/control-plane.sh");
-    let st = std::process::Command::new(&script).arg("start").arg(&dir).status().unwrap();
+    let st = std::process::Command::new(&script)
+        .arg("start")
+        .arg(&dir)
+        .status()
+        .unwrap();
     assert!(st.success(), "could not start a second control plane");
     struct Stop(std::path::PathBuf, std::path::PathBuf);
     impl Drop for Stop {
         fn drop(&mut self) {
-            let _ = std::process::Command::new(&self.0).arg("stop").arg(&self.1).status();
+            let _ = std::process::Command::new(&self.0)
+                .arg("stop")
+                .arg(&self.1)
+                .status();
         }
     }
     let _stop = Stop(script.clone(), dir.clone());
@@ -283,7 +363,12 @@ async fn e2e_operator_survives_apiserver_restart() {
     };
     let root = repo();
     cp.kubectl_ok(&["apply", "--server-side", "-f", path_str(&root.join("crds"))]);
-    cp.kubectl_ok(&["wait", "--for=condition=Established", "--timeout=60s", "crd/edasappmemberships.edas.operators.dev"]);
+    cp.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/edasappmemberships.edas.operators.dev",
+    ]);
     for file in ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml"] {
         cp.kubectl_ok(&["apply", "-f", path_str(&root.join("deploy").join(file))]);
     }
@@ -299,14 +384,26 @@ async fn e2e_operator_survives_apiserver_restart() {
     .await;
     let pid = op.pid();
     let restarted = Instant::now();
-    let st = std::process::Command::new(&script).arg("restart-apiserver").arg(&dir).status().unwrap();
+    let st = std::process::Command::new(&script)
+        .arg("restart-apiserver")
+        .arg(&dir)
+        .status()
+        .unwrap();
     assert!(st.success());
     let restart_s = restarted.elapsed().as_secs_f64();
     // A spec change made after the restart is seen: the watch came back.
-    cp.apply_yaml_ok(&membership(&ns, "m0", &f.apps[0], &[], json!({"scaleIn": {"maxPerChangeOrder": 1, "minRemaining": 0}})));
-    eventually(Duration::from_secs(180), "converged after the apiserver restart", || async {
-        all_ready(&cp, &ns).then_some(())
-    })
+    cp.apply_yaml_ok(&membership(
+        &ns,
+        "m0",
+        &f.apps[0],
+        &[],
+        json!({"scaleIn": {"maxPerChangeOrder": 1, "minRemaining": 0}}),
+    ));
+    eventually(
+        Duration::from_secs(180),
+        "converged after the apiserver restart",
+        || async { all_ready(&cp, &ns).then_some(()) },
+    )
     .await;
     assert!(op.exited().is_none(), "the operator restarted itself");
     assert_eq!(op.pid(), pid);
@@ -359,12 +456,17 @@ async fn e2e_leader_hand_over_without_duplicates() {
             .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
             .unwrap_or_default()
     };
-    eventually(Duration::from_secs(30), "replica-a leads", || async { (holder() == "replica-a").then_some(()) }).await;
+    eventually(Duration::from_secs(30), "replica-a leads", || async {
+        (holder() == "replica-a").then_some(())
+    })
+    .await;
     let mut b = Operator::start(&cp, &sim, &[&ns], &format!("{ns}-b"), &b_ref);
     apply_fleet(&cp, &ns, &f, json!({"scaleIn": {"maxPerChangeOrder": 1}}));
-    eventually(Duration::from_secs(60), "orders under replica-a", || async {
-        (sim.scale_ins(&f.apps[0]).await.len() >= 2).then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "orders under replica-a",
+        || async { (sim.scale_ins(&f.apps[0]).await.len() >= 2).then_some(()) },
+    )
     .await;
     // Only the leader talks to EDAS.
     let b_calls_before = b.metrics().await;
@@ -383,15 +485,21 @@ async fn e2e_leader_hand_over_without_duplicates() {
         takeover_s <= lease_duration as f64 + 3.0,
         "take-over took {takeover_s:.1} s for a {lease_duration} s lease"
     );
-    eventually(Duration::from_secs(180), "converged under replica-b", || async {
-        all_ready(&cp, &ns).then_some(())
-    })
+    eventually(
+        Duration::from_secs(180),
+        "converged under replica-b",
+        || async { all_ready(&cp, &ns).then_some(()) },
+    )
     .await;
     let calls = sim.calls().await;
     let dups = duplicates(&accepted_scale_ins_per_ecc(&calls));
     assert_eq!(dups, 0);
     assert_exact(&sim, &f).await;
-    assert!(b.metrics().await.contains("edas_operator_edas_calls_total{"));
+    assert!(
+        b.metrics()
+            .await
+            .contains("edas_operator_edas_calls_total{")
+    );
     assert!(b.exited().is_none());
     let _ = BTreeSet::<String>::new();
     write_figures(

@@ -127,7 +127,7 @@ impl EdasError {
             // Code 500 in a body is EDAS's own internal error: as transient as an HTTP 500.
             EdasError::Business {
                 http_status, code, ..
-            } => *http_status >= 500 || *code >= 500,
+            } => *http_status >= 500 || *code == 500,
             EdasError::Transport { .. } => true,
             EdasError::Decode { http_status, .. } => *http_status >= 500,
             EdasError::OutcomeUnknown { .. } => true,

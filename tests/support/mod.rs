@@ -413,7 +413,10 @@ impl Operator {
             env: Vec::new(),
             starts: 0,
         };
-        op.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        op.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         op.spawn();
         op
     }
@@ -466,7 +469,9 @@ impl Operator {
 
     /// The process ended on its own (e.g. a fault point aborted it).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     pub fn pid(&self) -> Option<u32> {
