@@ -1,0 +1,796 @@
+//! The simulator driven by the project's own client (`EdasClient` through `EdasApi`), with both
+//! signature algorithms, plus bad input: missing or malformed parameters and admin documents.
+
+use edas_operator::edas::client::http_client;
+use edas_operator::edas::signer::{self, SignatureAlgorithm, SigningKey, UnsignedRequest};
+use edas_operator::edas::{
+    ClientConfig, CoStatus, Credentials, EdasApi, EdasClient, EdasError, Operation, wire,
+};
+use edas_operator::sim::{
+    self, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_APP_ID, FaultsPatch, ManualClock,
+    SimHandle, SimState, StateDocument,
+};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+const ALGORITHMS: [SignatureAlgorithm; 2] = [SignatureAlgorithm::RoaV2, SignatureAlgorithm::Acs3];
+
+fn fast_demo() -> StateDocument {
+    let mut doc = StateDocument::demo();
+    doc.change_orders.seconds_per_instance = 0.2;
+    doc
+}
+
+async fn start(state: SimState) -> SimHandle {
+    edas_operator::install_crypto_provider();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    sim::start(listener, state).await.unwrap()
+}
+
+fn client_with(
+    sim: &SimHandle,
+    algorithm: SignatureAlgorithm,
+    creds: Credentials,
+    read_attempts: u32,
+) -> EdasClient {
+    let config = ClientConfig {
+        endpoint: Some(url::Url::parse(&sim.base_url()).unwrap()),
+        algorithm,
+        read_attempts,
+        backoff_base: Duration::from_millis(10),
+        backoff_cap: Duration::from_millis(50),
+        timeout: Duration::from_secs(10),
+        ..ClientConfig::default()
+    };
+    EdasClient::new(http_client(&config).unwrap(), creds, "cn-hangzhou", config).unwrap()
+}
+
+fn demo_creds() -> Credentials {
+    Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None)
+}
+
+fn client(sim: &SimHandle, algorithm: SignatureAlgorithm) -> EdasClient {
+    client_with(sim, algorithm, demo_creds(), 1)
+}
+
+fn ecc_ids(sim: &SimHandle) -> Vec<String> {
+    sim.state().snapshot().apps[0]
+        .eccs
+        .iter()
+        .map(|e| e.ecc_id.clone())
+        .collect()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+async fn wait_for(
+    c: &EdasClient,
+    id: &str,
+    wanted: &[CoStatus],
+) -> edas_operator::edas::ChangeOrderDetail {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let info = c.get_change_order_info(id).await.unwrap();
+        if wanted.contains(&info.status) {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "{id} stuck at {:?}", info.status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn gateway_code(e: &EdasError) -> (&str, u16) {
+    match e {
+        EdasError::Gateway {
+            code, http_status, ..
+        } => (code.as_str(), *http_status),
+        EdasError::OutcomeUnknown { source, .. } => gateway_code(source),
+        other => panic!("expected a gateway error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn list_query_and_scale_in_followed_to_done_with_both_signatures() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    for algorithm in ALGORITHMS {
+        sim.state().reset(fast_demo()).unwrap();
+        let c = client(&sim, algorithm);
+        let apps = c.list_applications().await.unwrap();
+        assert!(
+            apps.iter()
+                .any(|a| a.app_id == DEMO_APP_ID && a.name == "demo-app")
+        );
+        assert_eq!(c.get_application(DEMO_APP_ID).await.unwrap().instances, 4);
+
+        let status = c.query_application_status(DEMO_APP_ID).await.unwrap();
+        assert_eq!(status.name, "demo-app");
+        let hosts: Vec<(&str, &str)> = status
+            .eccs
+            .iter()
+            .map(|e| (e.instance_id.as_str(), e.ip.as_str()))
+            .collect();
+        assert_eq!(
+            hosts,
+            vec![
+                ("i-demo-1", "192.168.0.11"),
+                ("i-demo-2", "192.168.0.12"),
+                ("i-demo-3", "192.168.0.13"),
+                ("i-demo-4", "192.168.0.14")
+            ],
+            "{algorithm:?}"
+        );
+        assert!(status.eccs.iter().all(|e| e.is_healthy()));
+
+        let id = c
+            .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-2"]), false)
+            .await
+            .unwrap()
+            .expect("a change order id");
+        let done = wait_for(&c, &id, &[CoStatus::Succeeded]).await;
+        assert_eq!(done.targets, strings(&["ecc-demo-2"]));
+        assert_eq!(done.pipelines.len(), 1);
+        assert_eq!(done.first_error(), None);
+
+        let after = c.query_application_status(DEMO_APP_ID).await.unwrap();
+        let ids: Vec<&str> = after.eccs.iter().map(|e| e.ecc_id.as_str()).collect();
+        assert_eq!(ids, vec!["ecc-demo-1", "ecc-demo-3", "ecc-demo-4"]);
+        assert!(!after.ecus.iter().any(|u| u.instance_id == "i-demo-2"));
+
+        let recent = c.list_recent_change_orders(DEMO_APP_ID).await.unwrap();
+        assert_eq!(recent[0].id, id);
+        assert_eq!(recent[0].source, "pop");
+        assert_eq!(recent[0].co_type_code, "CoScaleIn");
+        assert_eq!(recent[0].status, CoStatus::Succeeded);
+        assert!(
+            recent[0]
+                .description
+                .as_deref()
+                .unwrap()
+                .contains("EccIds=ecc-demo-2")
+        );
+        assert!(recent[0].create_time.is_some() && recent[0].finish_time.is_some());
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn scale_in_of_every_ecc_is_allowed_and_force_makes_no_order() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let all = strings(&["ecc-demo-1", "ecc-demo-2"]);
+    let forced = c
+        .scale_in_application(DEMO_APP_ID, &all, true)
+        .await
+        .unwrap();
+    assert_eq!(forced, None);
+    assert_eq!(ecc_ids(&sim), strings(&["ecc-demo-3", "ecc-demo-4"]));
+    let rest = strings(&["ecc-demo-3", "ecc-demo-4"]);
+    let id = c
+        .scale_in_application(DEMO_APP_ID, &rest, false)
+        .await
+        .unwrap()
+        .unwrap();
+    wait_for(&c, &id, &[CoStatus::Succeeded]).await;
+    assert!(ecc_ids(&sim).is_empty());
+    assert_eq!(sim.state().snapshot().change_orders.len(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn scale_out_onto_a_free_ecu() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::Acs3);
+    let (free, _): (wire::ListScaleOutEcuResponse, _) = c
+        .call(
+            Operation::ListScaleOutEcu,
+            &[("AppId", DEMO_APP_ID.to_string())],
+        )
+        .await
+        .unwrap();
+    let free: Vec<String> = free
+        .ecu_info_list
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|u| u.ecu_id)
+        .collect();
+    assert_eq!(free, strings(&["ecu-demo-5", "ecu-demo-6"]));
+    let id = c
+        .scale_out_application(DEMO_APP_ID, "grp-demo-default", &free[..1])
+        .await
+        .unwrap();
+    wait_for(&c, &id, &[CoStatus::Succeeded]).await;
+    let status = c.query_application_status(DEMO_APP_ID).await.unwrap();
+    assert_eq!(status.eccs.len(), 5);
+    assert!(status.eccs.iter().any(|e| e.instance_id == "i-demo-5"));
+    let e = c
+        .scale_out_application(DEMO_APP_ID, "grp-demo-default", &strings(&["ecu-demo-1"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, EdasError::Business { code: 601, ref message, .. } if message.contains("ecu-demo-1"))
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_secret_unknown_key_and_stale_date_are_auth_errors() {
+    let clock = ManualClock::starting_now();
+    let sim = start(SimState::with_clock(fast_demo(), clock.clone()).unwrap()).await;
+    for algorithm in ALGORITHMS {
+        let wrong = client_with(
+            &sim,
+            algorithm,
+            Credentials::new(DEMO_ACCESS_KEY_ID, "not-the-secret", None),
+            1,
+        );
+        let e = wrong
+            .query_application_status(DEMO_APP_ID)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            gateway_code(&e),
+            ("SignatureDoesNotMatch", 400),
+            "{algorithm:?}"
+        );
+        assert!(e.is_auth() && !e.is_retryable());
+        assert!(e.to_string().contains("server string to sign is:"), "{e}");
+
+        let unknown = client_with(&sim, algorithm, Credentials::new("nobody", "x", None), 1);
+        let e = unknown.list_applications().await.unwrap_err();
+        assert_eq!(gateway_code(&e).0, "InvalidAccessKeyId.NotFound");
+        assert!(e.is_auth());
+
+        let sts = Credentials::new(
+            "demo-sts-key-id",
+            "demo-sts-key-secret",
+            Some("demo-security-token".into()),
+        );
+        let ok = client_with(&sim, algorithm, sts, 1);
+        assert!(
+            ok.get_application(DEMO_APP_ID).await.is_ok(),
+            "{algorithm:?}"
+        );
+        let no_token = client_with(
+            &sim,
+            algorithm,
+            Credentials::new("demo-sts-key-id", "demo-sts-key-secret", None),
+            1,
+        );
+        let e = no_token.get_application(DEMO_APP_ID).await.unwrap_err();
+        assert!(gateway_code(&e).0.starts_with("InvalidSecurityToken"));
+        assert!(e.is_auth());
+    }
+    // The simulator's clock runs 20 minutes ahead of the client's.
+    clock.advance(Duration::from_secs(20 * 60));
+    for algorithm in ALGORITHMS {
+        let e = client(&sim, algorithm)
+            .list_applications()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            gateway_code(&e),
+            ("InvalidTimeStamp.Expired", 400),
+            "{algorithm:?}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn replayed_nonce_is_refused() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let http = reqwest::Client::new();
+    for algorithm in ALGORITHMS {
+        let query = vec![("AppId".to_string(), DEMO_APP_ID.to_string())];
+        let host = sim.addr().to_string();
+        let op = Operation::GetApplication;
+        let headers = signer::sign(
+            algorithm,
+            &SigningKey {
+                access_key_id: DEMO_ACCESS_KEY_ID,
+                access_key_secret: DEMO_ACCESS_KEY_SECRET,
+                security_token: None,
+            },
+            &UnsignedRequest {
+                method: op.method(),
+                host: &host,
+                path: op.path(),
+                query: &query,
+                headers: vec![
+                    ("accept".into(), "application/json".into()),
+                    ("x-acs-action".into(), op.name().into()),
+                    ("x-acs-version".into(), "2017-08-01".into()),
+                ],
+                body: b"",
+            },
+            SystemTime::now(),
+            &format!("replay-{algorithm:?}"),
+        );
+        let send = || {
+            let mut req = http
+                .post(format!("{}{}", sim.base_url(), op.path()))
+                .query(&query);
+            for (k, v) in &headers {
+                if k != "host" {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+            }
+            req.send()
+        };
+        let first = send().await.unwrap();
+        assert_eq!(first.status(), 200);
+        let second = send().await.unwrap();
+        assert_eq!(second.status(), 400);
+        let body: serde_json::Value = second.json().await.unwrap();
+        assert_eq!(body["Code"], "SignatureNonceUsed", "{algorithm:?}");
+        assert!(body["RequestId"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn second_mutation_while_an_order_runs_is_601_and_abort_ends_it() {
+    let mut doc = fast_demo();
+    doc.change_orders.seconds_per_instance = 30.0;
+    let sim = start(SimState::new(doc).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let first = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1"]), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-2"]), false)
+        .await
+        .unwrap_err();
+    assert!(e.is_change_order_in_progress(), "{e}");
+    assert!(matches!(
+        e,
+        EdasError::Business {
+            code: 601,
+            http_status: 200,
+            ..
+        }
+    ));
+    let e = c
+        .scale_out_application(DEMO_APP_ID, "grp-demo-default", &strings(&["ecu-demo-5"]))
+        .await
+        .unwrap_err();
+    assert!(e.is_change_order_in_progress(), "{e}");
+    c.abort_change_order(&first).await.unwrap();
+    assert_eq!(
+        c.get_change_order_info(&first).await.unwrap().status,
+        CoStatus::Aborted
+    );
+    assert_eq!(ecc_ids(&sim).len(), 4);
+    let e = c.abort_change_order(&first).await.unwrap_err();
+    assert!(matches!(e, EdasError::Business { code: 601, .. }));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn manual_batches_pause_until_continue_pipeline() {
+    let mut doc = fast_demo();
+    doc.change_orders.batch_type = sim::BatchType::Manual;
+    doc.change_orders.batch_count = 2;
+    let sim = start(SimState::new(doc).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::Acs3);
+    let id = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1", "ecc-demo-2"]), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let paused = wait_for(&c, &id, &[CoStatus::WaitingManualConfirm]).await;
+    assert_eq!(paused.batch_type, "Manual");
+    assert_eq!(paused.pipelines.len(), 2);
+    assert_eq!(ecc_ids(&sim).len(), 3);
+    c.continue_pipeline(&paused.pipelines[1].id, true)
+        .await
+        .unwrap();
+    wait_for(&c, &id, &[CoStatus::Succeeded]).await;
+    assert_eq!(ecc_ids(&sim), strings(&["ecc-demo-3", "ecc-demo-4"]));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn failed_change_order_reports_the_task_error_and_keeps_the_ecc() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    sim.state()
+        .set_faults(&FaultsPatch {
+            fail_next_change_orders: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let id = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-4"]), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let failed = wait_for(&c, &id, &[CoStatus::Failed]).await;
+    let err = failed.first_error().expect("a task error");
+    assert!(
+        err.contains("INJECTED_FAILURE") && err.contains("ecc-demo-4"),
+        "{err}"
+    );
+    assert!(ecc_ids(&sim).contains(&"ecc-demo-4".to_string()));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_appears_past_the_limit() {
+    let mut doc = fast_demo();
+    doc.limits = BTreeMap::from([("QueryApplicationStatus".to_string(), 3)]);
+    let sim = start(SimState::new(doc).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    for _ in 0..3 {
+        c.query_application_status(DEMO_APP_ID).await.unwrap();
+    }
+    let e = c.query_application_status(DEMO_APP_ID).await.unwrap_err();
+    assert_eq!(gateway_code(&e), ("Throttling.User", 400));
+    assert!(e.is_throttling() && e.is_retryable());
+    // Another operation has its own window.
+    c.list_recent_change_orders(DEMO_APP_ID).await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropped_answer_to_a_scale_in_is_outcome_unknown_though_applied() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    sim.state()
+        .set_faults(&FaultsPatch {
+            drop_rate: Some(1.0),
+            ..Default::default()
+        })
+        .unwrap();
+    let e = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1"]), false)
+        .await
+        .unwrap_err();
+    assert!(e.is_outcome_unknown(), "{e:?}");
+    sim.state()
+        .set_faults(&FaultsPatch {
+            drop_rate: Some(0.0),
+            error_rate: Some(1.0),
+            ..Default::default()
+        })
+        .unwrap();
+    let e = c.query_application_status(DEMO_APP_ID).await.unwrap_err();
+    assert_eq!(gateway_code(&e), ("ServiceUnavailable", 503));
+    assert!(e.is_retryable());
+    sim.state()
+        .set_faults(&FaultsPatch {
+            error_rate: Some(0.0),
+            ..Default::default()
+        })
+        .unwrap();
+    let recent = c.list_recent_change_orders(DEMO_APP_ID).await.unwrap();
+    assert_eq!(recent.len(), 1, "the dropped call was carried out");
+    let calls = sim.state().calls();
+    assert!(calls[0].dropped && calls[0].action == "ScaleInApplication");
+    assert_eq!(calls[1].http_status, 503);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn console_order_blocks_api_mutations_and_shows_source_console() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!(
+            "{}/_sim/apps/{DEMO_APP_ID}/change-orders",
+            sim.base_url()
+        ))
+        .json(&serde_json::json!({"coType": "CoRestart", "source": "console"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: serde_json::Value = resp.json().await.unwrap();
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let recent = c.list_recent_change_orders(DEMO_APP_ID).await.unwrap();
+    assert_eq!(recent[0].id, created["changeOrderId"].as_str().unwrap());
+    assert_eq!(recent[0].source, "console");
+    assert_eq!(recent[0].co_type_code, "CoRestart");
+    let e = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1"]), false)
+        .await
+        .unwrap_err();
+    assert!(e.is_change_order_in_progress(), "{e}");
+    sim.shutdown().await;
+}
+
+/// (operation, parameters, expected gateway code, what the message names)
+type BadCall = (
+    Operation,
+    Vec<(&'static str, String)>,
+    &'static str,
+    &'static str,
+);
+
+#[tokio::test]
+async fn missing_or_malformed_parameters_are_gateway_errors_never_5xx() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let cases: Vec<BadCall> = vec![
+        (
+            Operation::QueryApplicationStatus,
+            vec![],
+            "MissingParameter",
+            "AppId",
+        ),
+        (
+            Operation::GetChangeOrderInfo,
+            vec![],
+            "MissingParameter",
+            "ChangeOrderId",
+        ),
+        (
+            Operation::ScaleInApplication,
+            vec![("AppId", DEMO_APP_ID.into())],
+            "MissingParameter",
+            "EccInfo",
+        ),
+        (
+            Operation::ScaleInApplication,
+            vec![
+                ("AppId", DEMO_APP_ID.into()),
+                ("EccInfo", "ecc-demo-1,,x".into()),
+            ],
+            "InvalidParameter",
+            "EccInfo",
+        ),
+        (
+            Operation::ScaleInApplication,
+            vec![
+                ("AppId", DEMO_APP_ID.into()),
+                ("EccInfo", "ecc-demo-1".into()),
+                ("ForceStatus", "maybe".into()),
+            ],
+            "InvalidParameter",
+            "ForceStatus",
+        ),
+        (
+            Operation::ListScaleOutEcu,
+            vec![],
+            "MissingParameter",
+            "ClusterId",
+        ),
+        (
+            Operation::ListApplication,
+            vec![("PageSize", "-1".into())],
+            "InvalidParameter",
+            "PageSize",
+        ),
+        (
+            Operation::ContinuePipeline,
+            vec![("Confirm", "true".into())],
+            "MissingParameter",
+            "PipelineId",
+        ),
+    ];
+    for (op, params, code, names) in cases {
+        let e = c.call::<wire::Envelope>(op, &params).await.unwrap_err();
+        assert_eq!(gateway_code(&e), (code, 400), "{op} {params:?}");
+        assert!(e.to_string().contains(names), "{op}: {e}");
+    }
+    assert_eq!(ecc_ids(&sim).len(), 4, "nothing was changed");
+
+    // Unsigned junk and unknown routes: 4xx with a RequestId, never a 5xx or a panic.
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let junk = [
+        ("POST", "/pop/v5/app/app_status?AppId=x"),
+        ("DELETE", "/pop/v5/changeorder/co_scale_in"),
+        ("GET", "/pop/v5/app/app_status?%zz=%&&=&AppId=%E6%B5"),
+        ("POST", "/"),
+        (
+            "PATCH",
+            "/pop/v5/changeorder/change_order_abort?ChangeOrderId=",
+        ),
+    ];
+    for (method, path) in junk {
+        let resp = http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{base}{path}"),
+            )
+            .header(
+                "authorization",
+                "acs demo-access-key-id:bm90LWEtc2lnbmF0dXJl",
+            )
+            .header("date", httpdate::fmt_http_date(SystemTime::now()))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(
+            (400..500).contains(&status),
+            "{method} {path}: {status} {body}"
+        );
+        assert!(
+            body["Code"].is_string() && body["RequestId"].is_string(),
+            "{body}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_admin_documents_are_400_and_leave_the_state_unchanged() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+    let before = sim.state().snapshot();
+    let cases: [(&str, &str, &str); 11] = [
+        ("/_sim/reset", "", "empty"),
+        ("/_sim/reset", "apps: [", "line 2"),
+        (
+            "/_sim/reset",
+            "{\"apps\": [{\"appId\": \"a\", \"ecus\": [{\"ecuId\": \"u\"}]}]}",
+            "apps[0].ecus[0]",
+        ),
+        (
+            "/_sim/reset",
+            "apps:\n  - appId: a\n    eccs: [{eccId: c, ecuId: nowhere}]\n",
+            "apps[0].eccs[0].ecuId",
+        ),
+        (
+            "/_sim/reset",
+            "limits: {NoSuchOperation: 3}\n",
+            "limits.NoSuchOperation",
+        ),
+        ("/_sim/reset", "faults: {dropRate: 7}\n", "faults.dropRate"),
+        ("/_sim/faults", "{\"errorRate\": \"high\"}", "errorRate"),
+        ("/_sim/faults", "{\"latency\": 5}", "latency"),
+        ("/_sim/faults", "not json", "JSON"),
+        (
+            "/_sim/apps/5e2f7c1a-7d3b-4c59-9a51-0d3e6f1a2b01/change-orders",
+            "{\"coType\": \"CoExplode\"}",
+            "coType",
+        ),
+        (
+            "/_sim/apps/5e2f7c1a-7d3b-4c59-9a51-0d3e6f1a2b01/change-orders",
+            "{}",
+            "coType",
+        ),
+    ];
+    for (path, body, mentions) in cases {
+        let resp = http
+            .post(format!("{base}{path}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{path} {body:?}");
+        let answer: serde_json::Value = resp.json().await.unwrap();
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(mentions), "{path} {body:?}: {message}");
+    }
+    let resp = http
+        .post(format!("{base}/_sim/apps/no-such-app/change-orders"))
+        .body(r#"{"coType":"CoDeploy"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        sim.state().snapshot(),
+        before,
+        "a refused document changed nothing"
+    );
+
+    // A good document does replace the state; GET /_sim/state has the documented shape.
+    let doc = "accessKeys: [{id: k, secret: s}]\napps:\n  - appId: only\n    ecus: [{ecuId: u, instanceId: i-1, ip: 10.0.0.1}]\n    eccs: [{eccId: c, ecuId: u}]\n";
+    let resp = http
+        .post(format!("{base}/_sim/reset"))
+        .body(doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let state: serde_json::Value = http
+        .get(format!("{base}/_sim/state"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["apps"][0]["appId"], "only");
+    assert_eq!(state["apps"][0]["regionId"], "cn-hangzhou");
+    let ecc = &state["apps"][0]["eccs"][0];
+    for key in [
+        "eccId",
+        "ecuId",
+        "instanceId",
+        "ip",
+        "appState",
+        "taskState",
+    ] {
+        assert!(!ecc[key].is_null(), "eccs[0].{key} missing in {state}");
+    }
+    assert_eq!(ecc["appState"], 7);
+    assert!(state["changeOrders"].as_array().unwrap().is_empty());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_call_is_logged_in_order_signed_or_rejected() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let good = client(&sim, SignatureAlgorithm::Acs3);
+    let bad = client_with(
+        &sim,
+        SignatureAlgorithm::RoaV2,
+        Credentials::new(DEMO_ACCESS_KEY_ID, "wrong", None),
+        1,
+    );
+    let id = good
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1", "ecc-demo-3"]), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = bad.get_change_order_info(&id).await.unwrap_err();
+    good.get_change_order_info(&id).await.unwrap();
+    let http = reqwest::Client::new();
+    let calls: Vec<sim::CallRecord> = http
+        .get(format!("{}/_sim/calls", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str, u16, String)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.action.as_str(),
+                c.method.as_str(),
+                c.http_status,
+                c.code.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("ScaleInApplication", "POST", 200, "200".to_string()),
+            (
+                "GetChangeOrderInfo",
+                "POST",
+                400,
+                "\"SignatureDoesNotMatch\"".to_string()
+            ),
+            ("GetChangeOrderInfo", "POST", 200, "200".to_string()),
+        ]
+    );
+    assert_eq!(calls[0].params["EccInfo"], "ecc-demo-1,ecc-demo-3");
+    assert_eq!(calls[0].path, "/pop/v5/changeorder/co_scale_in");
+    assert!(calls.windows(2).all(|w| w[0].at <= w[1].at));
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!((now_ms - calls[0].at).abs() < 60_000, "`at` is epoch ms");
+    let snapshot: sim::StateSnapshot = http
+        .get(format!("{}/_sim/state", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(snapshot.change_orders[0].change_order_id, id);
+    assert_eq!(
+        snapshot.change_orders[0].ecc_ids,
+        strings(&["ecc-demo-1", "ecc-demo-3"])
+    );
+    assert_eq!(snapshot.change_orders[0].source, "pop");
+    sim.shutdown().await;
+}
