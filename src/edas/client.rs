@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use url::Url;
 
 pub const API_VERSION: &str = "2017-08-01";
+/// Server retry hints up to this long are waited out in-line; longer ones are returned.
+pub const MAX_INLINE_HINT: Duration = Duration::from_secs(10);
 pub const USER_AGENT: &str = concat!("edas-operator/", env!("CARGO_PKG_VERSION"));
 
 /// Something that wants to know about every call (metrics).

@@ -157,9 +157,15 @@ impl EdasError {
 
     /// EDAS said another change order is running on the app (601 with that message).
     pub fn is_change_order_in_progress(&self) -> bool {
-        matches!(self, EdasError::Business { code: 601, message, .. }
-            if message.to_ascii_lowercase().contains("change order")
-                && (message.contains("in progress") || message.contains("running")))
+        match self {
+            EdasError::Business {
+                code: 601, message, ..
+            } => {
+                let m = message.to_ascii_lowercase();
+                m.contains("change order") && (m.contains("in progress") || m.contains("running"))
+            }
+            _ => false,
+        }
     }
 
     pub fn is_outcome_unknown(&self) -> bool {
