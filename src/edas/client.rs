@@ -545,14 +545,11 @@ pub fn change_order_from_wire(
                 s.task_list.items.iter().find_map(|t| {
                     let code = t.task_error_code.as_deref().unwrap_or("");
                     let msg = t.task_error_message.as_deref().unwrap_or("");
-                    if code.is_empty() && msg.is_empty() {
-                        None
-                    } else {
-                        Some(
-                            format!("{code}: {msg}")
-                                .trim_start_matches(": ")
-                                .to_string(),
-                        )
+                    match (code.is_empty(), msg.is_empty()) {
+                        (true, true) => None,
+                        (false, true) => Some(code.to_string()),
+                        (true, false) => Some(msg.to_string()),
+                        (false, false) => Some(format!("{code}: {msg}")),
                     }
                 })
             });
