@@ -174,7 +174,7 @@ impl EdasClient {
             // caller requeues with it instead.
             if err
                 .retry_after()
-                .is_some_and(|h| h > self.config.backoff_cap)
+                .is_some_and(|h| h > MAX_INLINE_HINT)
             {
                 return Err(err);
             }
