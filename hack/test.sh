@@ -27,7 +27,7 @@ export EDAS_E2E_LOG_DIR="$CP/logs"
 mkdir -p "$EDAS_E2E_LOG_DIR"
 
 status=0
-cargo test --all-targets "$@" 2>&1 | tee "$CP/cargo-test.log" || status=$?
+cargo test --all-targets --no-fail-fast "$@" 2>&1 | tee "$CP/cargo-test.log" || status=$?
 if [[ $status -ne 0 ]]; then
   echo "cargo test failed (exit $status); logs in $EDAS_E2E_LOG_DIR" >&2
   cp -r "$EDAS_E2E_LOG_DIR" "${TMPDIR:-/tmp}/edas-operator-failed-logs" 2>/dev/null || true

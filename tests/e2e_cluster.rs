@@ -124,7 +124,8 @@ async fn e2e_operator_identity_gets_403_where_it_should() {
     ]));
     assert!(can(&[
         "patch",
-        "edasappmemberships.edas.operators.dev/status",
+        "edasappmemberships.edas.operators.dev",
+        "--subresource=status",
         "-n",
         &opted_in
     ]));
