@@ -40,6 +40,62 @@ fn accepted_scale_ins_per_ecc(calls: &[Value]) -> BTreeMap<String, usize> {
     per
 }
 
+/// Per ECC, the scale-in orders covering it that did not fail (status 3, 6, 10): the ground
+/// truth from the simulator's orders. More than one is a duplicate mutation; a retry after a
+/// failed order is not.
+fn covering_orders_per_ecc(state: &Value) -> BTreeMap<String, usize> {
+    let mut per = BTreeMap::new();
+    for o in state["changeOrders"].as_array().into_iter().flatten() {
+        let failed = matches!(o["status"].as_i64(), Some(3) | Some(6) | Some(10));
+        if o["coType"] != "CoScaleIn" || failed {
+            continue;
+        }
+        for e in o["eccIds"].as_array().into_iter().flatten() {
+            *per.entry(e.as_str().unwrap_or("").to_string()).or_insert(0) += 1;
+        }
+    }
+    per
+}
+
+/// ScaleIn calls (answered or not) naming an ECC that an earlier, not failed order already
+/// covered: what a blind re-send would produce.
+fn scale_ins_for_covered_eccs(calls: &[Value], state: &Value) -> usize {
+    let orders: Vec<(i64, Vec<String>)> = state["changeOrders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| {
+            o["coType"] == "CoScaleIn"
+                && !matches!(o["status"].as_i64(), Some(3) | Some(6) | Some(10))
+        })
+        .map(|o| {
+            let ids = o["eccIds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect();
+            (o["createdAt"].as_i64().unwrap_or(0), ids)
+        })
+        .collect();
+    calls
+        .iter()
+        .filter(|c| c["action"] == "ScaleInApplication")
+        .filter(|c| {
+            let at = c["at"].as_i64().unwrap_or(0);
+            c["params"]["EccInfo"]
+                .as_str()
+                .unwrap_or("")
+                .split(',')
+                .any(|e| {
+                    orders
+                        .iter()
+                        .any(|(created, ids)| *created < at && ids.iter().any(|i| i == e))
+                })
+        })
+        .count()
+}
+
 fn duplicates(per: &BTreeMap<String, usize>) -> usize {
     per.values().filter(|n| **n > 1).map(|n| n - 1).sum()
 }
@@ -149,7 +205,7 @@ async fn e2e_crash_safety_under_repeated_kill_9() {
     }
     let elapsed = started.elapsed();
     let calls = sim.calls().await;
-    let per = accepted_scale_ins_per_ecc(&calls);
+    let per = covering_orders_per_ecc(&sim.state().await);
     let dups = duplicates(&per);
     let scale_in_calls = calls
         .iter()
@@ -157,6 +213,8 @@ async fn e2e_crash_safety_under_repeated_kill_9() {
         .count();
     let removed = assert_exact(&sim, &f).await;
     assert_eq!(dups, 0, "duplicate ScaleIns: {per:?}");
+    let resent = scale_ins_for_covered_eccs(&calls, &sim.state().await);
+    assert_eq!(resent, 0, "ScaleIn calls for ECCs an earlier order covered");
     assert_eq!(removed, 4 * n_apps, "every extra ECC removed exactly once");
     assert!(kills >= min_kills);
     write_figures(
@@ -171,6 +229,7 @@ async fn e2e_crash_safety_under_repeated_kill_9() {
              | ScaleInApplication calls | {scale_in_calls} |\n\
              | ECCs removed | {removed} (all outside the declaration) |\n\
              | ECCs removed twice (duplicate mutations) | {dups} |\n\
+             | ScaleIn calls naming an ECC an earlier order covered | {resent} |\n\
              | ECCs outside the plan removed | 0 |\n\
              | EDAS calls in all | {} |\n\
              | time to converge | {:.0} s |\n",
@@ -204,10 +263,12 @@ async fn e2e_fleet_converges_under_edas_faults() {
     .await;
     let converge_s = started.elapsed().as_secs_f64();
     let calls = sim.calls().await;
-    let per = accepted_scale_ins_per_ecc(&calls);
+    let per = covering_orders_per_ecc(&sim.state().await);
     let dups = duplicates(&per);
     let removed = assert_exact(&sim, &f).await;
     assert_eq!(dups, 0, "duplicate ScaleIns: {per:?}");
+    let resent = scale_ins_for_covered_eccs(&calls, &sim.state().await);
+    assert_eq!(resent, 0, "ScaleIn calls for ECCs an earlier order covered");
     let count = |p: &dyn Fn(&Value) -> bool| calls.iter().filter(|c| p(c)).count();
     let five = count(&|c| c["httpStatus"].as_u64().unwrap_or(0) >= 500);
     let throttled = count(&|c| {
@@ -241,8 +302,10 @@ async fn e2e_fleet_converges_under_edas_faults() {
         "{metrics}"
     );
 
-    // Phase 2: failed and stalled orders are reported, and recover when the fault clears.
-    assert!(sim.post("/_sim/faults", &json!({"errorRate": 0, "throttleRate": 0, "dropRate": 0, "latencyMs": 0, "failNextChangeOrders": 1, "stallChangeOrders": true})).await.is_success());
+    // Phase 2: a failed order is reported, then a stalled one; both recover when the fault
+    // clears.
+    let clear = json!({"errorRate": 0, "throttleRate": 0, "dropRate": 0, "latencyMs": 0, "failNextChangeOrders": 1});
+    assert!(sim.post("/_sim/faults", &clear).await.is_success());
     let app = f.apps[0].clone();
     cp.apply_yaml_ok(&membership(
         &ns,
@@ -251,20 +314,29 @@ async fn e2e_fleet_converges_under_edas_faults() {
         &[],
         json!({"scaleIn": {"minRemaining": 0}, "changeOrderTimeout": "4s"}),
     ));
-    eventually(
+    let failed = eventually(
         Duration::from_secs(120),
         "failed order reported",
         || async {
-            cond_is(
-                &cp.eam(&ns, "m0"),
-                "Ready",
-                "False",
-                Some("ChangeOrderFailed"),
-            )
-            .then_some(())
+            let o = cp.eam(&ns, "m0");
+            cond_is(&o, "Ready", "False", Some("ChangeOrderFailed")).then_some(o)
         },
     )
     .await;
+    let failed_msg = condition(&failed, "Ready").unwrap()["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        failed_msg.contains("INJECTED_FAILURE"),
+        "task error in the condition: {failed_msg}"
+    );
+    // The retry (after the failure backoff) is made while orders stall.
+    assert!(
+        sim.post("/_sim/faults", &json!({"stallChangeOrders": true}))
+            .await
+            .is_success()
+    );
     eventually(
         Duration::from_secs(120),
         "stalled order reported as stuck",
@@ -297,7 +369,8 @@ async fn e2e_fleet_converges_under_edas_faults() {
     .await;
     assert!(sim.eccs(&app).await.is_empty());
     let calls = sim.calls().await;
-    assert_eq!(duplicates(&accepted_scale_ins_per_ecc(&calls)), 0);
+    assert_eq!(duplicates(&covering_orders_per_ecc(&sim.state().await)), 0);
+    let _ = &calls;
 
     write_figures(
         "2-edas-faults",
@@ -312,7 +385,8 @@ async fn e2e_fleet_converges_under_edas_faults() {
              | throttled | {throttled} |\n\
              | connections dropped | {dropped} |\n\
              | ECCs removed | {removed} (all outside the declaration) |\n\
-             | duplicate mutations | 0 |\n\
+             | duplicate mutations | {dups} |\n\
+             | ScaleIn calls naming an ECC an earlier order covered | {resent} |\n\
              | most calls of one operation in any 60 s | {} |\n\
              | time to converge | {converge_s:.0} s |\n\
              | failed order reported (ChangeOrderFailed), stalled order reported (ChangeOrderStuck), both recovered | yes |\n",
@@ -409,7 +483,8 @@ async fn e2e_operator_survives_apiserver_restart() {
     assert_eq!(op.pid(), pid);
     assert!(sim.eccs(&f.apps[0]).await.is_empty());
     let calls = sim.calls().await;
-    assert_eq!(duplicates(&accepted_scale_ins_per_ecc(&calls)), 0);
+    assert_eq!(duplicates(&covering_orders_per_ecc(&sim.state().await)), 0);
+    let _ = &calls;
     write_figures(
         "3-apiserver-restart",
         &format!(
@@ -431,7 +506,16 @@ async fn e2e_leader_hand_over_without_duplicates() {
     let f = fleet(&format!("ha-{ns}"), 3);
     let apps: Vec<(&str, usize)> = f.apps.iter().map(|a| (a.as_str(), 5)).collect();
     let sim = Sim::start(&sim_state(&apps, 1.0), &ns);
-    let lease = format!("lease-{ns}");
+    // The Role in deploy/rbac.yaml allows exactly this Lease name.
+    let lease = "edas-operator-leader".to_string();
+    let _ = cp.kubectl(&[
+        "-n",
+        "edas-system",
+        "delete",
+        "lease",
+        &lease,
+        "--ignore-not-found",
+    ]);
     let lease_duration = 6;
     let ha_args = |id: &'static str| -> Vec<String> {
         vec![
@@ -492,7 +576,8 @@ async fn e2e_leader_hand_over_without_duplicates() {
     )
     .await;
     let calls = sim.calls().await;
-    let dups = duplicates(&accepted_scale_ins_per_ecc(&calls));
+    let dups = duplicates(&covering_orders_per_ecc(&sim.state().await));
+    let _ = &calls;
     assert_eq!(dups, 0);
     assert_exact(&sim, &f).await;
     assert!(
