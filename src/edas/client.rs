@@ -172,10 +172,7 @@ impl EdasClient {
             }
             // A long server hint is not slept in-line (it would hold a reconcile slot): the
             // caller requeues with it instead.
-            if err
-                .retry_after()
-                .is_some_and(|h| h > MAX_INLINE_HINT)
-            {
+            if err.retry_after().is_some_and(|h| h > MAX_INLINE_HINT) {
                 return Err(err);
             }
             let wait = backoff(
