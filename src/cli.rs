@@ -107,10 +107,10 @@ impl EdasArgs {
 
     /// A client with the operator's own credentials from the environment.
     pub fn env_client(&self, region: &str) -> anyhow::Result<EdasClient> {
+        let config = self.client_config()?;
         let creds = Credentials::from_env()?.context(
             "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
         )?;
-        let config = self.client_config()?;
         let http = crate::edas::client::http_client(&config).map_err(anyhow::Error::msg)?;
         Ok(EdasClient::new(http, creds, region, config)
             .map_err(anyhow::Error::msg)?

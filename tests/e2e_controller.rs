@@ -547,3 +547,51 @@ async fn e2e_credentials_never_borrowed_and_secrets_stay_in_namespace() {
         "no EDAS call without usable credentials"
     );
 }
+
+#[tokio::test]
+async fn e2e_malformed_answers_are_reported_and_nothing_is_done() {
+    let Some(cp) = control_plane() else { return };
+    mark_e2e("malformed_answers_are_reported_and_nothing_is_done", &cp);
+    let ns = cp.namespace("e2e-malformed");
+    let app = format!("app-{ns}");
+    let mut state = sim_state(&[(&app, 3)], 0.2);
+    state["faults"] = json!({"malformedRate": 1.0});
+    let sim = Sim::start(&state, &ns);
+    let _op = Operator::start(&cp, &sim, &[&ns], &ns, &[]);
+    cp.apply_yaml_ok(&membership(
+        &ns,
+        "web",
+        &app,
+        &[ecc(&format!("ecc-{app}-1"))],
+        json!({}),
+    ));
+    let o = eventually(T, "MalformedResponse", || async {
+        let o = cp.eam(&ns, "web");
+        cond_is(&o, "Synced", "False", Some("MalformedResponse")).then_some(o)
+    })
+    .await;
+    let msg = condition(&o, "Synced").unwrap()["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        msg.contains("QueryApplicationStatus") && msg.contains("malformed"),
+        "{msg}"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        sim.scale_ins(&app).await.is_empty(),
+        "acted on an answer it could not read"
+    );
+    assert_eq!(sim.eccs(&app).await.len(), 3);
+    assert!(
+        sim.post("/_sim/faults", &json!({"malformedRate": 0}))
+            .await
+            .is_success()
+    );
+    eventually(T, "converged once answers are sound", || async {
+        cond_is(&cp.eam(&ns, "web"), "Ready", "True", Some("Converged")).then_some(())
+    })
+    .await;
+    assert_eq!(sim.eccs(&app).await, vec![format!("ecc-{app}-1")]);
+}

@@ -258,6 +258,9 @@ async fn kube_client(kubeconfig: &Option<std::path::PathBuf>) -> anyhow::Result<
 
 /// `edas-operator run`.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Refuse a bad endpoint or budget before anything starts.
+    args.edas.client_config()?;
+    args.edas.budget()?;
     let client = kube_client(&args.kubeconfig).await?;
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));

@@ -178,6 +178,10 @@ pub struct Faults {
     /// Change orders created while this is on stay at status 1; turning it off resumes them.
     #[serde(default)]
     pub stall_change_orders: bool,
+    /// Share of successful read answers sent malformed (HTTP 200, a JSON body cut short).
+    /// Mutations are never garbled (a lost mutation answer is what `dropRate` is for).
+    #[serde(default)]
+    pub malformed_rate: f64,
 }
 
 /// `POST /_sim/faults`: any subset of [`Faults`].
@@ -196,6 +200,8 @@ pub struct FaultsPatch {
     pub fail_next_change_orders: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall_change_orders: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub malformed_rate: Option<f64>,
 }
 
 impl Faults {
@@ -220,6 +226,9 @@ impl Faults {
         if let Some(v) = patch.stall_change_orders {
             f.stall_change_orders = v;
         }
+        if let Some(v) = patch.malformed_rate {
+            f.malformed_rate = v;
+        }
         f.validate("")?;
         Ok(f)
     }
@@ -229,6 +238,7 @@ impl Faults {
             ("errorRate", self.error_rate),
             ("throttleRate", self.throttle_rate),
             ("dropRate", self.drop_rate),
+            ("malformedRate", self.malformed_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(format!(

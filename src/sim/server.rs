@@ -219,6 +219,18 @@ async fn api(State(sim): State<SimState>, req: Request) -> Response {
         let dropped = op.is_some() && rand::random::<f64>() < inner.faults.drop_rate;
         call.http_status = status;
         call.code = body.get("Code").cloned().unwrap_or(Value::Null);
+        let malformed = status == 200
+            && op.is_some_and(|o| !o.is_mutation())
+            && rand::random::<f64>() < inner.faults.malformed_rate;
+        let body = if malformed {
+            call.code = Value::String("malformed".into());
+            // Cut the answer short: valid JSON up to the middle, then nothing.
+            let text = body.to_string();
+            let cut: String = text.chars().take(text.chars().count() / 2).collect();
+            Value::String(cut)
+        } else {
+            body
+        };
         call.dropped = dropped;
         tracing::debug!(
             action = %call.action,
@@ -241,7 +253,12 @@ async fn api(State(sim): State<SimState>, req: Request) -> Response {
 
 fn api_response(status: u16, body: &Value, request_id: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (status, Body::from(body.to_string())).into_response();
+    // A string body is a deliberately malformed answer (`malformedRate`): sent as is.
+    let text = match body {
+        Value::String(raw) => raw.clone(),
+        other => other.to_string(),
+    };
+    let mut resp = (status, Body::from(text)).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
