@@ -407,8 +407,9 @@ async fn e2e_operator_survives_apiserver_restart() {
     };
     mark_e2e("operator_survives_apiserver_restart", &shared);
     // A control plane of its own: restarting the shared one would disturb the other tests.
-    let dir = log_dir().join(format!(
-        "cp-restart-{}",
+    // Outside the log dir: its etcd data holds the test Secrets, as any etcd would.
+    let dir = std::env::temp_dir().join(format!(
+        "edas-operator-cp-restart-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..6]
     ));
     let script = repo().join("hack/control-plane.sh");
@@ -428,6 +429,17 @@ async fn e2e_operator_survives_apiserver_restart() {
         }
     }
     let _stop = Stop(script.clone(), dir.clone());
+    struct Keep(std::path::PathBuf);
+    impl Drop for Keep {
+        fn drop(&mut self) {
+            // Keep the apiserver log with the other logs (scanned for secrets too).
+            let _ = std::fs::copy(
+                self.0.join("apiserver.log"),
+                log_dir().join("cp-restart-apiserver.log"),
+            );
+        }
+    }
+    let _keep = Keep(dir.clone());
     let cp = ControlPlane {
         admin_kubeconfig: path_str(&dir.join("admin.kubeconfig")).to_string(),
         operator_kubeconfig: path_str(&dir.join("operator.kubeconfig")).to_string(),
