@@ -247,7 +247,12 @@ pub async fn edas_command(args: EdasCommandArgs) -> anyhow::Result<()> {
                 for e in &status.eccs {
                     println!(
                         "{:<38} {:<38} {:<22} {:<16} {:<24} {}",
-                        e.ecc_id, e.ecu_id, e.instance_id, e.ip, e.app_state, e.task_state
+                        e.ecc_id,
+                        e.ecu_id,
+                        e.instance_id,
+                        e.ip,
+                        e.app_state.to_string(),
+                        e.task_state
                     );
                 }
             }
