@@ -59,35 +59,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             address = %handle.addr(),
             access_key_id = DEMO_ACCESS_KEY_ID,
             app_id = DEMO_APP_ID,
-            "EDAS simulator listening with the built-in demo fleet (its secret is in src/sim/README.md)"
+            "EDAS simulator listening with the built-in demo fleet (its secret is in the README)"
         ),
     }
-    shutdown_signal().await;
+    crate::shutdown_signal().await;
     tracing::info!("EDAS simulator stopping");
     handle.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// A running simulator. Dropping it stops it too (without waiting).
