@@ -70,17 +70,33 @@ impl BudgetConfig {
     }
 }
 
+/// After a throttle, the rate is cut to this share of itself (once per `CUT_SPACING`)...
+const CUT: f64 = 0.6;
+/// ...never below this share of the configured rate...
+const MIN_FACTOR: f64 = 0.25;
+/// ...and grows back by this share per second without throttling (a minute from the floor).
+const RECOVERY_PER_SEC: f64 = (1.0 - MIN_FACTOR) / 60.0;
+const CUT_SPACING: Duration = Duration::from_secs(2);
+
 struct Bucket {
     tokens: f64,
     capacity: f64,
     per_sec: f64,
+    /// Share of `per_sec` in force: 1 until EDAS throttles us (AIMD).
+    factor: f64,
     last: Instant,
+    last_cut: Option<Instant>,
 }
 
 impl Bucket {
+    fn rate(&self) -> f64 {
+        self.per_sec * self.factor
+    }
+
     fn refill(&mut self, now: Instant) {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + dt * self.per_sec).min(self.capacity);
+        self.tokens = (self.tokens + dt * self.rate()).min(self.capacity);
+        self.factor = (self.factor + dt * RECOVERY_PER_SEC).min(1.0);
         self.last = now;
     }
 }
@@ -127,7 +143,9 @@ impl CallBudget {
                 tokens: capacity,
                 capacity,
                 per_sec: per_minute / 60.0,
+                factor: 1.0,
                 last: now,
+                last_cut: None,
             });
         bucket.refill(now);
         let floor = match priority {
@@ -139,8 +157,38 @@ impl CallBudget {
             Ok(())
         } else {
             let missing = floor + 1.0 - bucket.tokens;
-            Err(Duration::from_secs_f64(missing / bucket.per_sec))
+            Err(Duration::from_secs_f64(missing / bucket.rate()))
         }
+    }
+
+    /// EDAS throttled a call: the limit in force is lower than we thought. Empty the bucket
+    /// and cut the rate (multiplicative decrease; it grows back while no throttle comes).
+    pub fn on_throttled(&self, key_id: &str, op: Operation, now: Instant) {
+        let mut buckets = match self.buckets.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(b) = buckets.get_mut(&(key_id.to_string(), op)) {
+            b.refill(now);
+            b.tokens = b.tokens.min(0.0);
+            if b.last_cut
+                .is_none_or(|t| now.saturating_duration_since(t) >= CUT_SPACING)
+            {
+                b.factor = (b.factor * CUT).max(MIN_FACTOR);
+                b.last_cut = Some(now);
+            }
+        }
+    }
+
+    /// The share of the configured rate in force (1 = not throttled lately).
+    pub fn factor(&self, key_id: &str, op: Operation) -> f64 {
+        let buckets = match self.buckets.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        buckets
+            .get(&(key_id.to_string(), op))
+            .map_or(1.0, |b| b.factor)
     }
 
     /// Wait until a call may go out.
@@ -221,6 +269,45 @@ mod tests {
                     .is_ok()
             );
         }
+    }
+
+    #[test]
+    fn throttling_cuts_the_rate_and_it_grows_back() {
+        let b = CallBudget::new(BudgetConfig::default());
+        let op = Operation::QueryApplicationStatus;
+        let t0 = Instant::now();
+        assert!(b.try_take("ak", op, Priority::Urgent, t0).is_ok());
+        b.on_throttled("ak", op, t0);
+        assert!((b.factor("ak", op) - 0.6).abs() < 1e-9);
+        // A second throttle right away does not compound; one after the spacing does.
+        b.on_throttled("ak", op, t0 + Duration::from_millis(500));
+        assert!((b.factor("ak", op) - 0.6).abs() < 0.01);
+        for i in 1..10 {
+            b.on_throttled("ak", op, t0 + CUT_SPACING * (i + 1));
+        }
+        assert!((b.factor("ak", op) - MIN_FACTOR).abs() < 0.01, "floor");
+        // Calls in the next minute: at most the floor rate, not the configured one.
+        let start = t0 + CUT_SPACING * 11;
+        let mut taken = 0;
+        for ms in (0..60_000u64).step_by(10) {
+            if b.try_take(
+                "ak",
+                op,
+                Priority::Urgent,
+                start + Duration::from_millis(ms),
+            )
+            .is_ok()
+            {
+                taken += 1;
+            }
+        }
+        assert!(
+            taken < 70,
+            "{taken} calls in the minute after throttling (configured 90)"
+        );
+        // Without throttles the rate recovers fully.
+        let _ = b.try_take("ak", op, Priority::Urgent, start + Duration::from_secs(200));
+        assert!((b.factor("ak", op) - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -164,6 +164,11 @@ impl EdasClient {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
+            if err.is_throttling()
+                && let Some(budget) = &self.budget
+            {
+                budget.on_throttled(self.creds.access_key_id(), op, Instant::now());
+            }
             if op.is_mutation() {
                 return Err(classify_mutation_failure(op, err));
             }

@@ -403,6 +403,12 @@ impl Operator {
             "--edas-timeout".into(),
             "5s".into(),
         ];
+        // A flag given in `extra` replaces the default of the same name.
+        for flag in extra.iter().filter(|a| a.starts_with("--")) {
+            if let Some(i) = args.iter().position(|a| a == flag) {
+                args.drain(i..i + 2);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut op = Operator {
             child: None,
