@@ -120,6 +120,7 @@ pub struct Context {
     pub store: Store<EdasAppMembership>,
     pub resync: Duration,
     pub failure_backoff: Duration,
+    pub order_durations: reconcile::OrderDurations,
     backoff: Mutex<HashMap<String, u32>>,
 }
 
@@ -388,6 +389,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         store: reader.clone(),
         resync: args.resync_interval,
         failure_backoff: args.failure_backoff,
+        order_durations: Default::default(),
         backoff: Mutex::new(HashMap::new()),
     });
 

@@ -45,7 +45,8 @@ fn parse_rfc3339_ms(s: &str) -> Option<i64> {
         .map(|t| t.as_millisecond())
 }
 
-/// Poll interval after `polls` polls: 2 s, 3 s, 4.5 s, ... up to 30 s.
+/// Poll interval after `polls` polls: 2 s, 3 s, 4.5 s, ... up to 30 s. (The first poll of a
+/// new order comes when orders of this size have been taking to finish: `OrderDurations`.)
 pub fn poll_interval(polls: i64) -> Duration {
     let f = 1.5f64.powi(polls.clamp(0, 20) as i32);
     POLL_FIRST.mul_f64(f).min(POLL_CAP)
@@ -362,6 +363,9 @@ async fn steps(
             } else {
                 set_failures(st, 0);
                 ctx.metrics.change_order("succeeded");
+                let took = age.as_secs_f64();
+                ctx.order_durations
+                    .learn(took, co.ecc_ids.len().max(1), co.polls);
                 publish(
                     ctx,
                     obj,
@@ -534,7 +538,7 @@ async fn steps(
                     "change order {id} started for ECCs {}",
                     batch.join(",")
                 )),
-                Action::requeue(POLL_FIRST),
+                Action::requeue(ctx.order_durations.first_poll(batch.len())),
             ))
         }
         Ok(None) => {
@@ -800,9 +804,83 @@ pub async fn write_status(
     }
 }
 
+/// How long our change orders take, learned from the ones that finished, so the first poll
+/// of a new order comes when it is likely done: one poll per order instead of several.
+pub struct OrderDurations {
+    /// Seconds per ECC (exponentially weighted); `None` until an order finished.
+    per_ecc: std::sync::Mutex<Option<f64>>,
+}
+
+impl Default for OrderDurations {
+    fn default() -> Self {
+        Self {
+            per_ecc: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl OrderDurations {
+    const WEIGHT: f64 = 0.3;
+    /// When the first poll already found the order done, the true time was shorter than the
+    /// sample: shade it, so the estimate can come down again.
+    const SHADE: f64 = 0.8;
+
+    /// An order of `n` ECCs finished; it was first seen finished `took` seconds after it was
+    /// made, at poll number `polls`.
+    pub fn learn(&self, took: f64, n: usize, polls: i64) {
+        if !(took.is_finite() && took > 0.0) {
+            return;
+        }
+        let sample = if polls <= 1 { took * Self::SHADE } else { took } / n.max(1) as f64;
+        let mut est = match self.per_ecc.lock() {
+            Ok(e) => e,
+            Err(p) => p.into_inner(),
+        };
+        *est = Some(match *est {
+            Some(e) => e + Self::WEIGHT * (sample - e),
+            None => sample,
+        });
+    }
+
+    /// When to poll a new order of `n` ECCs first.
+    pub fn first_poll(&self, n: usize) -> Duration {
+        let est = match self.per_ecc.lock() {
+            Ok(e) => *e,
+            Err(p) => *p.into_inner(),
+        };
+        match est {
+            Some(per) => Duration::from_secs_f64(per * n.max(1) as f64)
+                .clamp(POLL_FIRST, Duration::from_secs(120)),
+            None => POLL_FIRST,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_poll_follows_how_long_orders_took() {
+        let d = OrderDurations::default();
+        assert_eq!(d.first_poll(1), POLL_FIRST);
+        // Orders of one ECC seen done at the second poll after ~5 s.
+        for _ in 0..20 {
+            d.learn(5.0, 1, 2);
+        }
+        let p = d.first_poll(1).as_secs_f64();
+        assert!((4.9..=5.1).contains(&p), "{p}");
+        assert!((9.8..=10.2).contains(&d.first_poll(2).as_secs_f64()));
+        // Found done at the first poll every time: the estimate comes down.
+        for _ in 0..20 {
+            let t = d.first_poll(1).as_secs_f64();
+            d.learn(t, 1, 1);
+        }
+        assert!(d.first_poll(1).as_secs_f64() < 4.0);
+        assert!(d.first_poll(1) >= POLL_FIRST);
+        d.learn(f64::NAN, 1, 1);
+        assert!(d.first_poll(1) >= POLL_FIRST);
+    }
 
     #[test]
     fn polls_grow_and_cap() {
