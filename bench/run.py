@@ -152,7 +152,8 @@ def machine_info(cp_env):
 
 
 def source_info():
-    rev = sh(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"])
+    # The last commit that changed the operator's source (what the release binary is built from).
+    rev = sh(["git", "-C", str(REPO), "log", "-1", "--format=%h", "--abbrev=12", "--", "src", "Cargo.toml", "Cargo.lock"])
     dirty = sh(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock"])
     return {"gitRev": rev, "srcModified": bool(dirty)}
 
@@ -625,7 +626,7 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
         res["peer"] = finish_peer(n, *peer, timeout=n * 30 + 600)
         log(f"N={n}: peer done in {res['peer'].get('seconds')} s")
     else:
-        res["peer"] = {"ran": False, "reason": args.peer_note or "not run (--peer skip)"}
+        res["peer"] = {"ran": False, "reason": args.peer_note or "--peer skip"}
     return res
 
 
@@ -667,11 +668,31 @@ def fmt_r(r, digits=2):
     return "–" if r is None else f"{r:.{digits}f}"
 
 
+def duration_s(text):
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for u in ("ms", "s", "m", "h"):
+        if text.endswith(u) and text[: -len(u)].replace(".", "", 1).isdigit():
+            return float(text[: -len(u)]) * units[u]
+    return float(text)
+
+
+def planned_per_hour(r):
+    """Resyncs per hour the operator plans for N converged resources: N per resync interval,
+    the interval stretched so resyncs use at most half its 90% share (fleet_resync)."""
+    n = r["n"]
+    interval = max(duration_s(r["params"]["resyncInterval"]), n * 60 / (STEADY_SHARE * LIMIT_QAS * 0.9))
+    return round(n * 3600 / interval)
+
+
 def write_report():
     results = []
     for p in sorted(RESULTS.glob("n*.json")):
-        results.append(json.loads(p.read_text()))
-    results.sort(key=lambda r: r["n"])
+        r = json.loads(p.read_text())
+        tag = p.stem.split("-", 1)[1] if "-" in p.stem else ""
+        r["_row"] = f"{r['n']} ({tag})" if tag else str(r["n"])
+        r["_sort"] = (r["n"], tag)
+        results.append(r)
+    results.sort(key=lambda r: r["_sort"])
     if not results:
         print("no results in bench/results/", file=sys.stderr)
         return
@@ -699,14 +720,14 @@ def write_report():
     w("")
     for m in sorted(machines):
         m = json.loads(m)
-        ns_ = [str(r["n"]) for r in results if json.dumps(r["machine"], sort_keys=True) == json.dumps(m, sort_keys=True)]
+        ns_ = [r["_row"] for r in results if json.dumps(r["machine"], sort_keys=True) == json.dumps(m, sort_keys=True)]
         w(f"- Machine (N = {', '.join(ns_)}): {m['nproc']} CPUs ({m['cpuModel']}), {m['memGiB']} GiB RAM, Linux {m['kernel']};")
         w(f"  kube-apiserver {m['k8sVersion']} and etcd {m['etcdVersion']} on loopback (hack/control-plane.sh); Python {m['python']}.")
         w("  Shared with other builds and tests running at the same time, so absolute times carry noise;")
         w("  the ratios below are what to read.")
     for p in sorted(params):
         p = json.loads(p)
-        ns_ = [str(r["n"]) for r in results if json.dumps(r["params"], sort_keys=True) == json.dumps(p, sort_keys=True)]
+        ns_ = [r["_row"] for r in results if json.dumps(r["params"], sort_keys=True) == json.dumps(p, sort_keys=True)]
         w(f"- Parameters (N = {', '.join(ns_)}): change orders of one instance with `secondsPerInstance` D = {p['secondsPerInstance']} s")
         w(f"  (an order takes 1.5 D = {1.5 * p['secondsPerInstance']:g} s in the simulator: D/2 queued at status 0, then D for its task);")
         w(f"  {p['limits']}; {p['accessKeys']} access key for the whole fleet;")
@@ -741,18 +762,18 @@ def write_report():
     w("")
     w("## Time to converge")
     w("")
-    w("| N | operator | rate bound | **operator / bound** | window bound | operator / window bound | 50% / 90% Ready | peer (Terraform pattern) | **peer / operator** |")
-    w("|---|---|---|---|---|---|---|---|---|")
+    w("| N | operator | rate bound | **operator / bound** | (window bound) | 50% / 90% Ready | peer (Terraform pattern) | **peer / operator** |")
+    w("|---|---|---|---|---|---|---|---|")
     for r in results:
         op = r["operator"]
         b = r["bound"]
         peer = r.get("peer", {})
         op_s = op.get("seconds")
         peer_s = peer.get("seconds") if peer.get("ran") else None
-        peer_cell = fmt_s(peer_s) if peer.get("ran") else f"not run: {peer.get('reason', '')}"
+        peer_cell = fmt_s(peer_s) if peer.get("ran") else f"not run ({peer.get('reason', '')})"
         w(
-            f"| {r['n']} | {fmt_s(op_s) if op.get('allReady') else 'did not converge'} | {fmt_s(b['rateBoundSeconds'])} | **{fmt_r(ratio(op_s, b['rateBoundSeconds']))}** "
-            f"| {fmt_s(b['windowBoundSeconds'])} | {fmt_r(ratio(op_s, b['windowBoundSeconds']))} "
+            f"| {r['_row']} | {fmt_s(op_s) if op.get('allReady') else 'did not converge'} | {fmt_s(b['rateBoundSeconds'])} | **{fmt_r(ratio(op_s, b['rateBoundSeconds']))}** "
+            f"| ({fmt_s(b['windowBoundSeconds'])}) "
             f"| {fmt_s(op.get('secondsTo50pct'))} / {fmt_s(op.get('secondsTo90pct'))} | {peer_cell} | **{fmt_r(ratio(peer_s, op_s), 1)}** |"
         )
     w("")
@@ -776,7 +797,7 @@ def write_report():
             peer_calls, peer_thr = "not run", "–"
         end = op.get("end", op.get("atReady", {}))
         w(
-            f"| {n} | {ba.get('QueryApplicationStatus', 0)} | {ba.get('GetChangeOrderInfo', 0)} | {ba.get('ListRecentChangeOrder', 0)} "
+            f"| {r['_row']} | {ba.get('QueryApplicationStatus', 0)} | {ba.get('GetChangeOrderInfo', 0)} | {ba.get('ListRecentChangeOrder', 0)} "
             f"| {ba.get('ScaleInApplication', 0)} | {c['total'] / n:.2f} | {ba.get('GetChangeOrderInfo', 0) / n:.2f} "
             f"| {c['peakPer60s'].get('QueryApplicationStatus', 0)} / {c['peakPer60s'].get('GetChangeOrderInfo', 0)} "
             f"| {op['allCalls']['throttled']} / {peer_thr} | {peer_calls} | {end.get('peakRssMiB', 0):.1f} MiB "
@@ -789,22 +810,42 @@ def write_report():
     w("re-observed (drift) at the configured interval, spread out as the fleet grows so periodic")
     w(f"resyncs use at most {int(STEADY_SHARE * 100)}% of the `QueryApplicationStatus` budget. Budget below = {int(STEADY_SHARE * 100)}% of the")
     w(f"documented {LIMIT_QAS}/min = {int(STEADY_SHARE * LIMIT_QAS * 60)}/h (the operator aims at {int(STEADY_SHARE * 100)}% of its 90% share, {int(STEADY_SHARE * LIMIT_QAS * 0.9 * 60)}/h).")
+    w("The window starts when the last resource became Ready. Where the spread-out interval")
+    w("(N · 60 / 45 s) is longer than the window, the window sees the resyncs of the resources that")
+    w("converged first, i.e. the rate the spreading sets, sampled over the window.")
     w("")
-    w("| N | window | EDAS calls in window | QueryApplicationStatus per hour | budget per hour | share of budget | peak QAS in any 60 s | within budget |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| N | window | EDAS calls in window | QueryApplicationStatus per hour | operator's plan per hour | budget per hour | share of budget | peak QAS in any 60 s | within budget |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         st = r.get("steady")
         if not st:
-            w(f"| {r['n']} | – | – | – | – | – | – | not measured (did not converge) |")
+            w(f"| {r['_row']} | – | – | – | – | – | – | – | not measured (did not converge) |")
             continue
         w(
-            f"| {r['n']} | {st['seconds']} s | {st['calls']['total']} | {st['qasPerHour']} | {st['budgetPerHour']} "
+            f"| {r['_row']} | {st['seconds']} s | {st['calls']['total']} | {st['qasPerHour']} | {planned_per_hour(r)} | {st['budgetPerHour']} "
             f"| {st['qasPerHour'] / st['budgetPerHour']:.0%} | {st['peakQasPer60s']} | {'yes' if st['withinBudget'] else '**no**'} |"
         )
     w("")
+    with_tl = [r for r in results if r["operator"].get("timeline")]
+    if with_tl:
+        w("## Where each app's time went (operator)")
+        w("")
+        w("From the simulator's call log and its orders' own start and finish times; median / p90 / max")
+        w("over the apps, in seconds.")
+        w("")
+        w("| N | start → first QueryApplicationStatus | order run | order done → first poll after it | that poll → QueryApplicationStatus after | polls per order (mean / max) |")
+        w("|---|---|---|---|---|---|")
+        for r in with_tl:
+            tl = r["operator"]["timeline"]
+            f3 = lambda d: f"{d['median']} / {d['p90']} / {d['max']}" if d and d.get("median") is not None else "–"  # noqa: E731
+            w(
+                f"| {r['_row']} | {f3(tl['startToFirstQuery'])} | {f3(tl['orderRun'])} | {f3(tl['doneToSeen'])} "
+                f"| {f3(tl['seenToQueryAfter'])} | {tl['pollsPerOrder']['mean']} / {tl['pollsPerOrder']['max']} |"
+            )
+        w("")
     w("## Targets (issue 7)")
     w("")
-    w("| N | time / bound ≤ 1.2 | zero throttled calls | peak RSS < 100 MiB | steady state within budget | ahead of the peer |")
+    w("| N | time / bound ≤ 1.2 (set for N = 1000) | zero throttled calls | peak RSS < 100 MiB | steady state within budget | ahead of the peer |")
     w("|---|---|---|---|---|---|")
     for r in results:
         op = r["operator"]
@@ -815,12 +856,16 @@ def write_report():
         peer_s = peer.get("seconds") if peer.get("ran") else None
         yn = lambda ok: "met" if ok else "**not met**"  # noqa: E731
         w(
-            f"| {r['n']} | {yn(rb is not None and rb <= 1.2)} ({fmt_r(rb)}) | {yn(op['allCalls']['throttled'] == 0)} ({op['allCalls']['throttled']}) "
+            f"| {r['_row']} | {yn(rb is not None and rb <= 1.2)} ({fmt_r(rb)}) | {yn(op['allCalls']['throttled'] == 0)} ({op['allCalls']['throttled']}) "
             f"| {yn(end.get('peakRssMiB', 1e9) < 100)} ({end.get('peakRssMiB', 0):.1f} MiB) "
             f"| {yn(bool(r.get('steady', {}).get('withinBudget')))} "
             f"| {('not run' if not peer.get('ran') else yn(bool(op_s and peer_s and peer_s > op_s)) + f' ({fmt_r(ratio(peer_s, op_s), 1)}x)')} |"
         )
     w("")
+    if any("(" in r["_row"] for r in results):
+        w("Rows with a tag, e.g. \"200 (repeat)\", are further runs of the same N (`--tag`), kept to show")
+        w("the run-to-run spread on this shared machine.")
+        w("")
     w("The issue sets the time / bound target at N = 1000; smaller N are shown against the same")
     w("yardstick. Raw figures (per-operation peaks, failures, fleet checks, commands) are in")
     w("`bench/results/n<N>.json`.")
@@ -848,6 +893,7 @@ def main():
                     help="run the peer alongside the operator (default), after it, or not at all")
     ap.add_argument("--peer-note", default="", help="why the peer was skipped (goes into the report)")
     ap.add_argument("--report", action="store_true", help="only regenerate BENCHMARKS.md from bench/results")
+    ap.add_argument("--tag", default="", help="store results as n<N>-<TAG>.json (e.g. a repeat) instead of n<N>.json")
     ap.add_argument("--results-dir", help="where results go and the report reads them (default bench/results)")
     ap.add_argument("--report-file", help="the report to write (default BENCHMARKS.md)")
     args = ap.parse_args()
@@ -877,7 +923,7 @@ def main():
     for n in ns_list:
         res = bench_one(args, kube, env, n, workdir)
         res["checks"] = checks(res)
-        (RESULTS / f"n{n}.json").write_text(json.dumps(res, indent=1) + "\n")
+        (RESULTS / f"n{n}{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(res, indent=1) + "\n")
         (workdir / f"n{n}-result.json").write_text(json.dumps(res, indent=1) + "\n")
         op = res["operator"]
         log(

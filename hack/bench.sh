@@ -14,6 +14,7 @@
 #   --peer parallel|serial|skip  the Terraform-pattern peer (default parallel: alongside the
 #                              operator, on its own simulator; it takes about 5 s per app)
 #   --peer-note TEXT           why the peer was skipped (goes into BENCHMARKS.md)
+#   --tag TAG                  store as bench/results/n<N>-<TAG>.json (e.g. a repeat run)
 #
 # Steps: cargo build --release; the control plane (hack/control-plane.sh build, then start in a
 # temp dir, stopped on exit); the SDK venv (hack/python-sdk.sh); bench/run.py. Logs stay in the
