@@ -11,6 +11,12 @@ pub mod server;
 pub mod sim;
 pub mod telemetry;
 
+/// Lock a mutex, recovering the data if a panicking thread poisoned it: every critical section
+/// in this crate leaves its data complete, so a poisoned lock is still usable.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// rustls needs one process-wide crypto provider; kube and reqwest share ring.
 pub fn install_crypto_provider() {
     // Err means a provider is already installed, which is what we want.

@@ -135,10 +135,7 @@ impl Metrics {
 
     /// Record an object's Ready status ("True", "False", "Unknown"), or `None` when deleted.
     pub fn set_ready(&self, key: &str, ready: Option<&str>) {
-        let mut map = match self.ready_by_object.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = crate::lock(&self.ready_by_object);
         let label = ready.map(|r| match r {
             "True" => "true",
             "False" => "false",

@@ -91,10 +91,7 @@ impl EdasClients {
             fingerprint,
             region.to_string(),
         );
-        let mut cache = match self.cache.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
+        let mut cache = crate::lock(&self.cache);
         if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
@@ -160,10 +157,7 @@ impl Context {
 
     /// Per-object exponential backoff with jitter (kube has none built in).
     pub fn next_backoff(&self, key: &str) -> Duration {
-        let mut map = match self.backoff.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = crate::lock(&self.backoff);
         let n = map.entry(key.to_string()).or_insert(0);
         *n = n.saturating_add(1);
         let base = Duration::from_secs(2).saturating_mul(1u32 << (*n).min(8));
@@ -172,10 +166,7 @@ impl Context {
     }
 
     pub fn reset_backoff(&self, key: &str) {
-        let mut map = match self.backoff.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = crate::lock(&self.backoff);
         map.remove(key);
     }
 

@@ -832,10 +832,7 @@ impl OrderDurations {
             return;
         }
         let sample = if polls <= 1 { took * Self::SHADE } else { took } / n.max(1) as f64;
-        let mut est = match self.per_ecc.lock() {
-            Ok(e) => e,
-            Err(p) => p.into_inner(),
-        };
+        let mut est = crate::lock(&self.per_ecc);
         *est = Some(match *est {
             Some(e) => e + Self::WEIGHT * (sample - e),
             None => sample,
@@ -844,10 +841,7 @@ impl OrderDurations {
 
     /// When to poll a new order of `n` ECCs first.
     pub fn first_poll(&self, n: usize) -> Duration {
-        let est = match self.per_ecc.lock() {
-            Ok(e) => *e,
-            Err(p) => *p.into_inner(),
-        };
+        let est = *crate::lock(&self.per_ecc);
         match est {
             Some(per) => Duration::from_secs_f64(per * n.max(1) as f64)
                 .clamp(POLL_FIRST, Duration::from_secs(120)),

@@ -130,10 +130,7 @@ impl CallBudget {
         let Some(per_minute) = self.config.effective_per_minute(op) else {
             return Ok(());
         };
-        let mut buckets = match self.buckets.lock() {
-            Ok(b) => b,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut buckets = crate::lock(&self.buckets);
         // A small burst (a tenth of a minute's worth) keeps start-up quick without bursting
         // past the per-minute limit as measured over any window.
         let capacity = (per_minute / 10.0).max(1.0);
@@ -164,10 +161,7 @@ impl CallBudget {
     /// EDAS throttled a call: the limit in force is lower than we thought. Empty the bucket
     /// and cut the rate (multiplicative decrease; it grows back while no throttle comes).
     pub fn on_throttled(&self, key_id: &str, op: Operation, now: Instant) {
-        let mut buckets = match self.buckets.lock() {
-            Ok(b) => b,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut buckets = crate::lock(&self.buckets);
         if let Some(b) = buckets.get_mut(&(key_id.to_string(), op)) {
             b.refill(now);
             b.tokens = b.tokens.min(0.0);
@@ -182,10 +176,7 @@ impl CallBudget {
 
     /// The share of the configured rate in force (1 = not throttled lately).
     pub fn factor(&self, key_id: &str, op: Operation) -> f64 {
-        let buckets = match self.buckets.lock() {
-            Ok(b) => b,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let buckets = crate::lock(&self.buckets);
         buckets
             .get(&(key_id.to_string(), op))
             .map_or(1.0, |b| b.factor)

@@ -1590,7 +1590,7 @@ impl SimState {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves a usable model (every step is complete).
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.inner)
     }
 
     /// What `GET /_sim/state` shows.
