@@ -28,8 +28,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Errors that end a reconcile early. EDAS failures are mostly turned into conditions inside
-/// the reconcile; what reaches here is retried with per-object backoff.
+/// Errors that end a reconcile early. EDAS failures are turned into conditions inside the
+/// reconcile; what reaches here (the apiserver refusing a status write) is retried with
+/// per-object backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("writing status of {object}: {source}")]
@@ -38,8 +39,6 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("{0}")]
-    Edas(#[from] crate::edas::EdasError),
 }
 
 /// (access key id, fingerprint of the secret, region).
@@ -230,7 +229,6 @@ fn error_policy(obj: Arc<EdasAppMembership>, err: &Error, ctx: Arc<Context>) -> 
         .get_or_create(&crate::metrics::ReasonLabel {
             reason: match err {
                 Error::WriteStatus { .. } => "StatusWrite".into(),
-                Error::Edas(e) => e.class().into(),
             },
         })
         .inc();
