@@ -160,6 +160,16 @@ pub struct RunArgs {
     /// up to 20 times this.
     #[arg(long, env = "FAILURE_BACKOFF", default_value = "30s", value_parser = parse_duration)]
     pub failure_backoff: Duration,
+    /// How long EDAS reads may lag its writes: an ECC that a finished order of ours removed is
+    /// not sent again while it is still listed, until this has passed and the order was
+    /// re-read. Also part of the quiet window after an unanswered ScaleIn
+    /// (2 x --edas-timeout + this).
+    #[arg(long, env = "READ_LAG_HOLDOFF", default_value = "60s", value_parser = parse_duration)]
+    pub read_lag_holdoff: Duration,
+    /// How long a forced ScaleIn (no change order) may take to show in EDAS's answers before
+    /// the resource goes Stalled (forced removals are never re-sent automatically).
+    #[arg(long, env = "FORCED_HOLDOFF", default_value = "2m", value_parser = parse_duration)]
+    pub forced_holdoff: Duration,
     /// Take a coordination.k8s.io Lease before calling EDAS, so only one replica acts.
     #[arg(long, env = "LEADER_ELECTION", default_value_t = false)]
     pub leader_election: bool,

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 pub const GROUP: &str = "edas.operators.dev";
 pub const PAUSED_ANNOTATION: &str = "edas.operators.dev/paused";
+/// Set to the token a Stalled resource names (an aborted order's id, or a forced removal's
+/// time) to let the operator try again without changing the spec.
+pub const RETRY_ANNOTATION: &str = "edas.operators.dev/retry";
 /// The one field manager the operator writes status with (server-side apply).
 pub const FIELD_MANAGER: &str = "edas-operator";
 pub const HISTORY_LIMIT: usize = 10;
@@ -174,6 +177,13 @@ pub struct EdasAppMembershipStatus {
     pub history: Vec<ChangeOrderStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_observed_at: Option<String>,
+    /// Removals not yet observed in EDAS's answers (read-after-write lag, forced removals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removals: Vec<RemovalRecord>,
+    /// A change order of ours that a person aborted; the resource is Stalled until the spec
+    /// changes or the retry annotation names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<AbortedOrder>,
     /// Change orders of ours that failed in a row; the next try waits longer each time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_failures: Option<i32>,
@@ -235,6 +245,40 @@ pub struct PendingScaleIn {
     /// Set when the call's outcome was unknown and the operator is observing before acting.
     #[serde(default)]
     pub outcome_unknown: bool,
+    /// Observations made after the quiet window that saw no order for these ECCs and the ECCs
+    /// still listed; at two, the call is known not to have been applied.
+    #[serde(default)]
+    pub quiet_observations: i32,
+}
+
+/// ECCs that a change order of ours (or a forced ScaleIn) removed, not yet observed absent.
+/// They are not sent again while reads may still lag the removal.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovalRecord {
+    /// The ECCs the order (or forced call) named.
+    pub ecc_ids: Vec<String>,
+    /// The change order that removed them; empty for a forced ScaleIn (EDAS makes no order).
+    #[serde(default)]
+    pub change_order_id: String,
+    /// The removal was a forced ScaleIn: never re-sent automatically.
+    #[serde(default)]
+    pub forced: bool,
+    /// When the order ended or the forced call was answered (RFC 3339).
+    pub at: String,
+}
+
+/// A change order of ours that a person aborted in EDAS (status 6). Nothing is sent until the
+/// spec's generation changes or the annotation `edas.operators.dev/retry` names this order.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AbortedOrder {
+    /// The aborted change order's id.
+    pub change_order_id: String,
+    /// The spec generation in force when it was aborted.
+    pub generation: i64,
+    /// When the operator saw it aborted (RFC 3339).
+    pub at: String,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -243,6 +287,10 @@ pub struct ChangeOrderStatus {
     /// Change order id; empty for a forced removal (EDAS makes no order).
     #[serde(default)]
     pub id: String,
+    /// The operator made this order (its id or its targets match the operator's recorded
+    /// intent); other orders, a person's or another API client's, are foreign.
+    #[serde(default)]
+    pub ours: bool,
     /// Status name: Ready, Running, Succeeded, Failed, Aborted, WaitingManualConfirm, ...
     pub status: String,
     pub status_code: i64,
@@ -302,6 +350,16 @@ pub mod reason {
     pub const PLAN_PENDING: &str = "PlanPending";
     pub const RECONCILE_ERROR: &str = "ReconcileError";
     pub const RECONCILED: &str = "Reconciled";
+    pub const ABORTED_BY_USER: &str = "AbortedByUser";
+    pub const FORCED_REMOVAL_NOT_OBSERVED: &str = "ForcedRemovalNotObserved";
+    pub const WAITING_FOR_READS: &str = "WaitingForReads";
+    pub const INCOMPLETE_OBSERVATION: &str = "IncompleteObservation";
+    pub const TERMINATING: &str = "Terminating";
+    pub const CANNOT_SETTLE: &str = "CannotSettle";
+    pub const CHANGE_ORDER_SUCCEEDED: &str = "ChangeOrderSucceeded";
+    pub const CHANGE_ORDER_STARTED: &str = "ChangeOrderStarted";
+    pub const CHANGE_ORDER_ABORTED: &str = "ChangeOrderAborted";
+    pub const FORCED_SCALE_IN: &str = "ForcedScaleIn";
 }
 
 pub fn crd_yaml() -> anyhow::Result<String> {

@@ -160,6 +160,25 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Forget objects that no longer exist (deleted resources never reconcile again).
+    pub fn retain_objects(&self, exists: impl Fn(&str) -> bool) {
+        let gone: Vec<String> = crate::lock(&self.ready_by_object)
+            .keys()
+            .filter(|k| !exists(k))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.set_ready(&k, None);
+        }
+    }
+
+    /// Objects whose Ready state is counted.
+    pub fn tracked_objects(&self) -> usize {
+        crate::lock(&self.ready_by_object).len()
+    }
+}
+
 impl CallObserver for Metrics {
     fn observe(&self, op: Operation, outcome: &'static str, elapsed: Duration) {
         self.edas_calls

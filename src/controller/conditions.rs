@@ -30,6 +30,19 @@ pub enum Outcome {
         reason: &'static str,
         message: String,
     },
+    /// Progress needs a human (AbortedByUser, ForcedRemovalNotObserved, CannotSettle).
+    Stalled {
+        reason: &'static str,
+        message: String,
+    },
+    /// The operator waits for EDAS to show something before it acts again (WaitingForReads,
+    /// IncompleteObservation).
+    Waiting {
+        reason: &'static str,
+        message: String,
+    },
+    /// The resource has a deletionTimestamp: no EDAS calls.
+    Terminating,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +200,21 @@ pub fn desired(outcome: &Outcome) -> Desired {
         Outcome::Permanent { reason, message } => {
             (Keep, False, False, True, reason, reason, message.clone())
         }
+        Outcome::Stalled { reason, message } => {
+            (False, False, False, True, reason, reason, message.clone())
+        }
+        Outcome::Waiting { reason, message } => {
+            (False, False, True, False, reason, reason, message.clone())
+        }
+        Outcome::Terminating => (
+            Keep,
+            False,
+            False,
+            False,
+            reason::TERMINATING,
+            reason::TERMINATING,
+            "the resource is being deleted; no EDAS calls are made".into(),
+        ),
     };
     let flag = |t: Tri, yes: &'static str| -> (&'static str, String) {
         if t == True {

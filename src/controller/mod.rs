@@ -2,10 +2,14 @@
 //! resource, the error policy with per-object backoff, start-up and shutdown.
 
 pub mod conditions;
+pub mod decide;
+pub mod events;
 pub mod failpoint;
 pub mod leader;
 pub mod plan;
 pub mod reconcile;
+pub mod status;
+pub mod timing;
 
 use crate::cli::{EdasArgs, PlanArgs, RunArgs};
 use crate::crd::EdasAppMembership;
@@ -39,6 +43,10 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A conditional status write found a newer version of the object: the pass read a stale
+    /// object, so it must not act on it.
+    #[error("status of {object} not written: {why}")]
+    Fenced { object: String, why: String },
 }
 
 /// (access key id, fingerprint of the secret, region).
@@ -52,7 +60,8 @@ pub struct EdasClients {
     pub observer: Arc<dyn CallObserver>,
     pub default_credentials: Option<Credentials>,
     pub default_namespaces: BTreeSet<String>,
-    cache: Mutex<HashMap<ClientKey, Arc<dyn EdasApi>>>,
+    /// Each client with when it was last handed out.
+    cache: Mutex<HashMap<ClientKey, (Arc<dyn EdasApi>, std::time::Instant)>>,
 }
 
 impl EdasClients {
@@ -91,9 +100,12 @@ impl EdasClients {
             region.to_string(),
         );
         let mut cache = crate::lock(&self.cache);
-        if let Some(c) = cache.get(&key) {
+        if let Some((c, used)) = cache.get_mut(&key) {
+            *used = std::time::Instant::now();
             return Ok(c.clone());
         }
+        // A rotated Secret: the client holding the old secret goes now.
+        cache.retain(|k, _| !(k.0 == key.0 && k.2 == key.2));
         let client = EdasClient::new(
             self.http.clone(),
             creds.clone(),
@@ -103,8 +115,22 @@ impl EdasClients {
         .with_budget(self.budget.clone())
         .with_observer(self.observer.clone());
         let client: Arc<dyn EdasApi> = Arc::new(client);
-        cache.insert(key, client.clone());
+        cache.insert(key, (client.clone(), std::time::Instant::now()));
         Ok(client)
+    }
+
+    /// Clients unused for this long (deleted resources, expired STS keys) are dropped, with
+    /// the secrets they hold.
+    pub const IDLE: Duration = Duration::from_secs(900);
+
+    /// Drop idle clients.
+    pub fn prune(&self) {
+        crate::lock(&self.cache).retain(|_, (_, used)| used.elapsed() < Self::IDLE);
+    }
+
+    /// Clients cached now.
+    pub fn cached(&self) -> usize {
+        crate::lock(&self.cache).len()
     }
 }
 
@@ -115,8 +141,11 @@ pub struct Context {
     pub edas: EdasClients,
     pub store: Store<EdasAppMembership>,
     pub resync: Duration,
-    pub failure_backoff: Duration,
-    pub order_durations: reconcile::OrderDurations,
+    /// The timing knobs from the flags; `policy()` adds the spec's.
+    pub timing: timing::Policy,
+    pub order_durations: timing::OrderDurations,
+    /// Leader election's Lease, checked right before every ScaleIn.
+    pub lease: Option<leader::LeaseFence>,
     backoff: Mutex<HashMap<String, u32>>,
 }
 
@@ -167,6 +196,35 @@ impl Context {
     pub fn reset_backoff(&self, key: &str) {
         let mut map = crate::lock(&self.backoff);
         map.remove(key);
+    }
+
+    /// The timing policy for one resource.
+    pub fn policy(&self, spec: &crate::crd::EdasAppMembershipSpec) -> timing::Policy {
+        timing::Policy {
+            change_order_timeout: spec
+                .change_order_timeout()
+                .unwrap_or(timing::Policy::default().change_order_timeout),
+            ..self.timing.clone()
+        }
+    }
+
+    /// Right before a ScaleIn: this replica still holds the Lease (read fresh from the
+    /// apiserver, not from the lease manager's last renewal). Without leader election, yes.
+    pub async fn check_leadership(&self) -> Result<(), String> {
+        match &self.lease {
+            Some(l) => l.check(&self.client).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Drop per-resource state of resources that are gone (deleted resources never
+    /// reconcile again): the Ready gauge entry and the backoff counter.
+    pub fn prune(&self) {
+        let live: std::collections::HashSet<String> =
+            self.store.state().iter().map(|o| object_key(o)).collect();
+        self.metrics.retain_objects(|k| live.contains(k));
+        crate::lock(&self.backoff).retain(|k, _| live.contains(k));
+        self.edas.prune();
     }
 
     /// The credentials a resource may use: its own Secret, or the operator's own only where
@@ -229,6 +287,7 @@ fn error_policy(obj: Arc<EdasAppMembership>, err: &Error, ctx: Arc<Context>) -> 
         .get_or_create(&crate::metrics::ReasonLabel {
             reason: match err {
                 Error::WriteStatus { .. } => "StatusWrite".into(),
+                Error::Fenced { .. } => "Fenced".into(),
             },
         })
         .inc();
@@ -377,8 +436,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         edas,
         store: reader.clone(),
         resync: args.resync_interval,
-        failure_backoff: args.failure_backoff,
+        timing: timing::Policy {
+            edas_timeout: args.edas.edas_timeout,
+            read_lag_holdoff: args.read_lag_holdoff,
+            forced_holdoff: args.forced_holdoff,
+            failure_backoff: args.failure_backoff,
+            ..timing::Policy::default()
+        },
         order_durations: Default::default(),
+        lease: args
+            .leader_election
+            .then(|| leader::LeaseFence::from_args(&args)),
         backoff: Mutex::new(HashMap::new()),
     });
 
@@ -423,11 +491,41 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
 
+    {
+        // Per-resource state of deleted resources, idle EDAS clients: pruned every minute.
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                ctx.prune();
+            }
+        });
+    }
     tracing::info!(namespaces = ?namespaces, "starting controller");
     Controller::for_stream(trigger, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
         .graceful_shutdown_on(stop)
-        .run(reconcile::reconcile, error_policy, ctx.clone())
+        .run(
+            {
+                let leadership = leadership.clone();
+                move |obj, ctx| {
+                    let leadership = leadership.clone();
+                    async move {
+                        // A reconcile in flight stops when the Lease is lost.
+                        match leadership {
+                            Some(l) => tokio::select! {
+                                r = reconcile::reconcile(obj, ctx) => r,
+                                _ = l.lost() => Ok(Action::await_change()),
+                            },
+                            None => reconcile::reconcile(obj, ctx).await,
+                        }
+                    }
+                }
+            },
+            error_policy,
+            ctx.clone(),
+        )
         .for_each(|res| {
             let metrics = metrics.clone();
             async move {

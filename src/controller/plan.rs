@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
-    /// ECC ids present but not declared, in removal order (unhealthy first, then by id).
+    /// ECC ids present but not declared, in removal order: unhealthy first, then healthy,
+    /// ECCs whose host EDAS did not name last; then by id.
     pub to_remove: Vec<String>,
     /// Declared members that resolve to no ECC of the app.
     pub missing: Vec<String>,
@@ -18,13 +19,16 @@ pub struct Plan {
     pub next_batch: Vec<String>,
     /// Why the next removal is refused.
     pub blocked: Option<String>,
-    /// Healthy ECCs that would remain after the next batch.
+    /// Distinct healthy ECCs that would remain after the next batch.
     pub healthy_after_batch: usize,
+    /// Why the observation cannot be planned on (EDAS did not say which host some ECCs run
+    /// on, and members are named by host): nothing is removed while this is set.
+    pub incomplete: Option<String>,
 }
 
 impl Plan {
     pub fn is_converged(&self) -> bool {
-        self.to_remove.is_empty()
+        self.to_remove.is_empty() && self.incomplete.is_none()
     }
 }
 
@@ -49,8 +53,32 @@ pub fn resolve<'a>(member: &Member, app: &'a AppStatus) -> Option<&'a EccInstanc
     None
 }
 
+/// One row per ECC id, in first-seen order. An ECC listed twice is healthy only if every
+/// row says so (a duplicate must never add healthy capacity, nor appear twice in a batch).
+pub fn dedupe(app: &AppStatus) -> AppStatus {
+    let mut eccs: Vec<EccInstance> = Vec::with_capacity(app.eccs.len());
+    for e in &app.eccs {
+        match eccs.iter_mut().find(|k| k.ecc_id == e.ecc_id) {
+            Some(kept) if kept.is_healthy() && !e.is_healthy() => *kept = e.clone(),
+            Some(_) => {}
+            None => eccs.push(e.clone()),
+        }
+    }
+    AppStatus {
+        eccs,
+        ..app.clone()
+    }
+}
+
+/// An ECC whose host (ECS instance id and IP) EDAS's answer does not name.
+fn unidentified(e: &EccInstance) -> bool {
+    e.instance_id.is_empty() || e.ip.is_empty()
+}
+
 /// Diff the declaration against the app and choose the next batch under the safety rules.
+/// `app` should be deduplicated ([`dedupe`]); duplicates are dropped here too.
 pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
+    let app = &dedupe(app);
     let mut declared = BTreeSet::new();
     let mut missing = Vec::new();
     for m in &spec.members {
@@ -61,18 +89,29 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
             None => missing.push(m.to_string()),
         }
     }
+    let by_host = spec.members.iter().any(|m| m.ecc_id.is_none());
+    let gaps: Vec<&str> = app
+        .eccs
+        .iter()
+        .filter(|e| unidentified(e) && !declared.contains(&e.ecc_id))
+        .map(|e| e.ecc_id.as_str())
+        .collect();
+    let incomplete = (by_host && !gaps.is_empty()).then(|| {
+        format!(
+            "EDAS did not say which host ECC(s) {} run on (EcuList null, partial or without \
+             InstanceId), and members are named by instanceId or ip: nothing is removed until \
+             an answer names every host",
+            gaps.join(",")
+        )
+    });
     let mut extra: Vec<&EccInstance> = app
         .eccs
         .iter()
         .filter(|e| !declared.contains(&e.ecc_id))
         .collect();
-    // Unhealthy extras go first: removing them costs no serving capacity.
-    extra.sort_by(|a, b| {
-        a.is_healthy()
-            .cmp(&b.is_healthy())
-            .then_with(|| a.ecc_id.cmp(&b.ecc_id))
-    });
-    extra.dedup_by(|a, b| a.ecc_id == b.ecc_id);
+    // Unhealthy extras go first (removing them costs no serving capacity), but never one
+    // whose host EDAS did not name.
+    extra.sort_by_key(|e| (unidentified(e), e.is_healthy(), e.ecc_id.clone()));
     let to_remove: Vec<String> = extra.iter().map(|e| e.ecc_id.clone()).collect();
 
     let max = spec.scale_in.max_per_change_order.max(1) as usize;
@@ -84,7 +123,7 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
         .filter(|e| !batch_set.contains(&e.ecc_id) && e.is_healthy())
         .count();
     let min = spec.scale_in.min_remaining.max(0) as usize;
-    let (next_batch, blocked) = if batch.is_empty() {
+    let (next_batch, blocked) = if batch.is_empty() || incomplete.is_some() {
         (Vec::new(), None)
     } else if healthy_after_batch < min {
         (
@@ -106,6 +145,7 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
         next_batch,
         blocked,
         healthy_after_batch,
+        incomplete,
     }
 }
 
@@ -246,5 +286,95 @@ mod tests {
         let p = compute(&spec(vec![by_ecc("e1")]), &app(vec![ecc("e1", true)]));
         assert!(p.is_converged());
         assert!(p.next_batch.is_empty() && p.blocked.is_none());
+    }
+
+    #[test]
+    fn incomplete_ecu_list_with_members_by_host_removes_nothing() {
+        let m = vec![
+            Member {
+                instance_id: Some("i-e1".into()),
+                ..Default::default()
+            },
+            Member {
+                instance_id: Some("i-e2".into()),
+                ..Default::default()
+            },
+        ];
+        let mut a = app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", false)]);
+        // The join failed: EDAS listed no ECUs, so the client could not name the hosts.
+        a.ecus.clear();
+        for e in &mut a.eccs {
+            e.instance_id.clear();
+        }
+        let p = compute(&spec(m), &a);
+        assert!(p.next_batch.is_empty());
+        assert!(!p.is_converged());
+        assert!(p.incomplete.as_deref().unwrap().contains("EcuList"));
+    }
+
+    #[test]
+    fn an_ecu_row_without_instance_id_blocks_members_by_instance_id() {
+        let m = vec![Member {
+            instance_id: Some("i-e1".into()),
+            ..Default::default()
+        }];
+        let mut a = app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]);
+        a.eccs[0].instance_id.clear();
+        a.ecus[0].instance_id.clear();
+        let p = compute(&spec(m), &a);
+        assert!(p.incomplete.is_some(), "{p:?}");
+        assert!(p.next_batch.is_empty());
+    }
+
+    #[test]
+    fn members_by_ecc_id_need_no_host_join() {
+        let mut a = app(vec![ecc("e1", true), ecc("e2", true)]);
+        a.ecus.clear();
+        for e in &mut a.eccs {
+            e.instance_id.clear();
+        }
+        let p = compute(&spec(vec![by_ecc("e1")]), &a);
+        assert_eq!(p.next_batch, vec!["e2"]);
+    }
+
+    #[test]
+    fn duplicate_rows_count_once_and_never_as_extra_health() {
+        let mut s = spec(vec![by_ecc("d")]);
+        s.scale_in.min_remaining = 2;
+        // d listed twice and healthy, e healthy: removing e leaves ONE distinct healthy ECC.
+        let p = compute(
+            &s,
+            &app(vec![ecc("d", true), ecc("d", true), ecc("e", true)]),
+        );
+        assert!(p.next_batch.is_empty());
+        assert!(p.blocked.is_some());
+        assert_eq!(p.healthy_after_batch, 1);
+        // x listed once healthy, once not: one entry in the batch, counted unhealthy.
+        let mut s = spec(vec![by_ecc("d")]);
+        s.scale_in.min_remaining = 0;
+        let p = compute(
+            &s,
+            &app(vec![ecc("x", true), ecc("d", true), ecc("x", false)]),
+        );
+        assert_eq!(p.next_batch, vec!["x"]);
+        assert_eq!(
+            dedupe(&app(vec![ecc("x", true), ecc("x", false)]))
+                .eccs
+                .len(),
+            1
+        );
+        assert!(!dedupe(&app(vec![ecc("x", true), ecc("x", false)])).eccs[0].is_healthy());
+    }
+
+    #[test]
+    fn ecc_without_a_known_host_is_never_picked_first() {
+        let mut s = spec(vec![by_ecc("e1")]);
+        s.scale_in.max_per_change_order = 1;
+        s.scale_in.min_remaining = 0;
+        let mut a = app(vec![ecc("e1", true), ecc("e2", false), ecc("e3", true)]);
+        a.eccs[1].instance_id.clear();
+        let p = compute(&s, &a);
+        assert_eq!(p.to_remove, vec!["e3", "e2"]);
+        assert_eq!(p.next_batch, vec!["e3"]);
     }
 }
