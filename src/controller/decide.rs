@@ -237,6 +237,9 @@ pub fn is_scale_in(o: &ChangeOrderSummary) -> bool {
     t.contains("scalein") || t.contains("scale in") || t.contains("scale_in")
 }
 
+/// `statusCode` recorded for an order GetChangeOrderInfo cannot read (not an EDAS code).
+pub const UNREADABLE_CODE: i64 = -1;
+
 struct Work<'a> {
     input: &'a Input<'a>,
     st: EdasAppMembershipStatus,
@@ -423,6 +426,9 @@ impl<'a> Work<'a> {
     fn order_unreadable(&mut self, prev: &ChangeOrderStatus, why: &str) {
         let mut co = prev.clone();
         co.status = "Unreadable".into();
+        // Not an unfinished code: the order is no longer followed (it is re-read once its
+        // ECCs' hold-off has passed).
+        co.status_code = UNREADABLE_CODE;
         co.summary = format!("Unreadable {}", co.id);
         co.message = Some(why.to_string());
         co.finished_at = Some(rfc3339(self.now()));
@@ -907,3 +913,7 @@ fn aborted_message(id: &str, eccs: &str) -> String {
         "change order {id}{what} was aborted in EDAS (status 6); the operator does not retry it on its own: change the spec, or annotate {RETRY_ANNOTATION}={id}"
     )
 }
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -1,0 +1,588 @@
+//! Table tests of `decide`: every change-order status, every pending-intent state, force,
+//! foreign orders, stale and incomplete observations.
+
+use super::*;
+use crate::crd::{EdasAppMembershipSpec, Member};
+use crate::edas::{AppState, EccInstance, EcuHost, TaskState};
+
+const T0: i64 = 1_800_000_000_000;
+
+fn spec(members: &[&str], min_remaining: i32) -> EdasAppMembershipSpec {
+    let mut s: EdasAppMembershipSpec =
+        serde_json::from_str(r#"{"appId":"app","regionId":"cn-hangzhou"}"#).unwrap();
+    s.members = members
+        .iter()
+        .map(|m| Member {
+            ecc_id: Some(m.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    s.scale_in.min_remaining = min_remaining;
+    s
+}
+
+fn policy() -> Policy {
+    Policy {
+        edas_timeout: Duration::from_secs(10),
+        read_lag_holdoff: Duration::from_secs(30),
+        forced_holdoff: Duration::from_secs(60),
+        failure_backoff: Duration::from_secs(30),
+        change_order_timeout: Duration::from_secs(600),
+    }
+}
+
+fn ecc(id: &str) -> EccInstance {
+    EccInstance {
+        ecc_id: id.into(),
+        ecu_id: format!("ecu-{id}"),
+        group_id: "g".into(),
+        instance_id: format!("i-{id}"),
+        ip: format!("10.0.0.{}", id.len()),
+        app_state: AppState::Running,
+        task_state: TaskState::Success,
+    }
+}
+
+fn app(ids: &[&str]) -> AppStatus {
+    let eccs: Vec<EccInstance> = ids.iter().map(|i| ecc(i)).collect();
+    let ecus = eccs
+        .iter()
+        .map(|e| EcuHost {
+            ecu_id: e.ecu_id.clone(),
+            instance_id: e.instance_id.clone(),
+            ip: e.ip.clone(),
+        })
+        .collect();
+    AppStatus {
+        app_id: "app".into(),
+        name: "app".into(),
+        eccs,
+        ecus,
+    }
+}
+
+fn detail(id: &str, code: i64, targets: &[&str]) -> ChangeOrderDetail {
+    ChangeOrderDetail {
+        id: id.into(),
+        status: CoStatus::from_code(code),
+        co_type: "CoScaleIn".into(),
+        batch_type: String::new(),
+        batch_count: 1,
+        create_time: None,
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+        pipelines: Vec::new(),
+    }
+}
+
+fn summary(id: &str, code: i64, source: &str, created_ms: i64) -> ChangeOrderSummary {
+    let created = jiff::Timestamp::from_millisecond(created_ms)
+        .unwrap()
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string();
+    ChangeOrderSummary {
+        id: id.into(),
+        app_id: "app".into(),
+        status: CoStatus::from_code(code),
+        co_type: "Application Scale In".into(),
+        co_type_code: "CoScaleIn".into(),
+        source: source.into(),
+        create_time: Some(created),
+        finish_time: None,
+        description: None,
+    }
+}
+
+fn ours(id: &str, eccs: &[&str], created: i64) -> ChangeOrderStatus {
+    ChangeOrderStatus {
+        id: id.into(),
+        ours: true,
+        status: "Running".into(),
+        status_code: 1,
+        ecc_ids: eccs.iter().map(|s| s.to_string()).collect(),
+        source: "pop".into(),
+        created_at: Some(rfc3339(created)),
+        ..Default::default()
+    }
+}
+
+fn pending(eccs: &[&str], force: bool, started: i64, quiet: i32) -> PendingScaleIn {
+    PendingScaleIn {
+        ecc_ids: eccs.iter().map(|s| s.to_string()).collect(),
+        force,
+        started_at: rfc3339(started),
+        outcome_unknown: true,
+        quiet_observations: quiet,
+    }
+}
+
+struct Case {
+    spec: EdasAppMembershipSpec,
+    status: EdasAppMembershipStatus,
+    now: i64,
+    generation: i64,
+    retry: Option<String>,
+    policy: Policy,
+}
+
+impl Case {
+    fn new(members: &[&str], min: i32) -> Self {
+        Self {
+            spec: spec(members, min),
+            status: Default::default(),
+            now: T0,
+            generation: 1,
+            retry: None,
+            policy: policy(),
+        }
+    }
+    fn decide(&self, obs: &Observation) -> Step {
+        let input = Input {
+            spec: &self.spec,
+            generation: self.generation,
+            retry: self.retry.as_deref(),
+            status: &self.status,
+            now: self.now,
+            policy: &self.policy,
+        };
+        decide(&input, obs)
+    }
+    /// Answer every read from `world` until a verdict.
+    fn run(&self, world: &World) -> (Verdict, Vec<Need>) {
+        let mut obs = Observation::default();
+        let mut asked = Vec::new();
+        for _ in 0..20 {
+            match self.decide(&obs) {
+                Step::Done(v) => return (*v, asked),
+                Step::Need(n) => {
+                    asked.push(n.clone());
+                    match n {
+                        Need::App => obs.app = Some(world.app.clone()),
+                        Need::RecentOrders => obs.recent = Some(world.recent.clone()),
+                        Need::Order(id) => {
+                            let r = world
+                                .orders
+                                .get(&id)
+                                .cloned()
+                                .unwrap_or(OrderRead::Unreadable("not found".into()));
+                            obs.orders.insert(id, r);
+                        }
+                    }
+                }
+            }
+        }
+        panic!("decide did not finish");
+    }
+}
+
+struct World {
+    app: AppStatus,
+    recent: Vec<ChangeOrderSummary>,
+    orders: BTreeMap<String, OrderRead>,
+}
+
+impl World {
+    fn new(ids: &[&str]) -> Self {
+        Self {
+            app: app(ids),
+            recent: Vec::new(),
+            orders: BTreeMap::new(),
+        }
+    }
+    fn order(mut self, d: ChangeOrderDetail) -> Self {
+        self.orders.insert(d.id.clone(), OrderRead::Found(d));
+        self
+    }
+    fn recent(mut self, s: ChangeOrderSummary) -> Self {
+        self.recent.push(s);
+        self
+    }
+}
+
+fn reason_of(o: &Outcome) -> String {
+    let d = crate::controller::conditions::desired(o);
+    d[1].2.to_string()
+}
+
+#[test]
+fn converged_app_sends_nothing_and_resyncs() {
+    let c = Case::new(&["a", "b"], 1);
+    let (v, asked) = c.run(&World::new(&["a", "b"]));
+    assert_eq!(v.outcome, Outcome::Converged);
+    assert_eq!(v.send, None);
+    assert_eq!(v.requeue, Requeue::Resync);
+    assert_eq!(asked, vec![Need::App]);
+}
+
+#[test]
+fn extra_ecc_is_sent_once_with_its_intent_recorded_first() {
+    let c = Case::new(&["a", "b"], 1);
+    let (v, asked) = c.run(&World::new(&["a", "b", "x"]));
+    assert_eq!(
+        v.send,
+        Some(Send {
+            ecc_ids: vec!["x".into()],
+            force: false
+        })
+    );
+    assert_eq!(asked, vec![Need::App, Need::RecentOrders]);
+    let p = v.status.pending_scale_in.expect("intent recorded");
+    assert_eq!(p.ecc_ids, vec!["x"]);
+    assert!(!p.outcome_unknown);
+}
+
+#[test]
+fn every_unfinished_status_keeps_following_and_sends_nothing() {
+    for (code, reason) in [
+        (0, reason::CHANGE_ORDER_RUNNING),
+        (1, reason::CHANGE_ORDER_RUNNING),
+        (8, reason::WAITING_FOR_CONFIRMATION),
+        (9, reason::CHANGE_ORDER_RUNNING),
+    ] {
+        let mut c = Case::new(&["a"], 1);
+        c.status.change_order = Some(ours("co1", &["x"], T0 - 5_000));
+        let (v, asked) = c.run(&World::new(&["a", "x"]).order(detail("co1", code, &["x"])));
+        assert_eq!(asked, vec![Need::Order("co1".into())], "status {code}");
+        assert_eq!(v.send, None, "status {code}");
+        assert_eq!(reason_of(&v.outcome), reason, "status {code}");
+        assert!(v.notes.is_empty(), "status {code}: {:?}", v.notes);
+    }
+}
+
+#[test]
+fn a_long_running_order_is_reported_stuck_not_resent() {
+    let mut c = Case::new(&["a"], 1);
+    c.status.change_order = Some(ours("co1", &["x"], T0 - 3_600_000));
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 1, &["x"])));
+    assert_eq!(reason_of(&v.outcome), reason::CHANGE_ORDER_STUCK);
+    assert_eq!(v.send, None);
+}
+
+#[test]
+fn success_is_told_once_and_its_eccs_are_held_while_reads_lag() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.change_order = Some(ours("co1", &["x"], T0 - 5_000));
+    // The order says 2 but the app still lists x: a lagging read.
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 2, &["x"])));
+    assert_eq!(v.send, None, "x must not be sent again while reads may lag");
+    assert_eq!(reason_of(&v.outcome), reason::WAITING_FOR_READS);
+    assert_eq!(v.counters, vec!["succeeded"]);
+    assert_eq!(v.notes.len(), 1);
+    assert_eq!(v.notes[0].reason, reason::CHANGE_ORDER_SUCCEEDED);
+    assert_eq!(v.status.removals.len(), 1);
+    // Later, within the hold-off: still waiting, no second success event.
+    let mut c2 = Case::new(&["a"], 0);
+    c2.status = v.status.clone();
+    c2.now = T0 + 20_000;
+    let (v2, _) = c2.run(&World::new(&["a", "x"]).order(detail("co1", 2, &["x"])));
+    assert_eq!(v2.send, None);
+    assert!(v2.notes.is_empty());
+    // After the hold-off, the order is re-read before anything is sent.
+    c2.status = v2.status.clone();
+    c2.now = T0 + 31_000;
+    let (v3, asked) = c2.run(&World::new(&["a", "x"]).order(detail("co1", 2, &["x"])));
+    assert!(asked.contains(&Need::Order("co1".into())), "{asked:?}");
+    assert!(v3.send.is_some());
+    // When the read catches up, the hold is dropped and the app converges.
+    let mut c4 = Case::new(&["a"], 0);
+    c4.status = v.status;
+    let (v4, _) = c4.run(&World::new(&["a"]));
+    assert_eq!(v4.outcome, Outcome::Converged);
+    assert!(v4.status.removals.is_empty());
+}
+
+#[test]
+fn failures_and_unknown_codes_are_never_successes() {
+    for code in [3, 7, 10, 4, 11] {
+        let mut c = Case::new(&["a"], 0);
+        c.status.change_order = Some(ours("co1", &["x"], T0 - 5_000));
+        let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", code, &["x"])));
+        assert_eq!(v.send, None, "status {code}");
+        assert_eq!(v.counters, vec!["failed"], "status {code}");
+        assert_eq!(v.status.consecutive_failures, Some(1), "status {code}");
+        assert!(
+            v.notes
+                .iter()
+                .all(|n| n.reason != reason::CHANGE_ORDER_SUCCEEDED),
+            "status {code}"
+        );
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.reason == reason::CHANGE_ORDER_FAILED && n.warning),
+            "status {code}"
+        );
+    }
+}
+
+#[test]
+fn failed_order_is_retried_only_after_the_hold_off_and_failure_backoff() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.change_order = Some(ours("co1", &["x"], T0 - 5_000));
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 3, &["x"])));
+    let mut c = Case::new(&["a"], 0);
+    c.status = v.status;
+    c.now = T0 + 25_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 3, &["x"])));
+    assert_eq!(v.send, None);
+    c.now = T0 + 35_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 3, &["x"])));
+    assert_eq!(
+        v.send.map(|s| s.ecc_ids),
+        Some(vec!["x".to_string()]),
+        "{:?}",
+        v.outcome
+    );
+}
+
+#[test]
+fn an_abort_by_a_person_stalls_until_the_spec_changes_or_retry_names_it() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.change_order = Some(ours("co1", &["x"], T0 - 5_000));
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 6, &["x"])));
+    assert_eq!(v.send, None);
+    assert_eq!(v.counters, vec!["aborted"]);
+    assert!(v.notes.iter().any(|n| n.reason == reason::CHANGE_ORDER_ABORTED));
+    // Long after, still stalled, never re-sent.
+    let mut c = Case::new(&["a"], 0);
+    c.status = v.status;
+    c.now = T0 + 3_600_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 6, &["x"])));
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::ABORTED_BY_USER);
+    assert!(matches!(v.outcome, Outcome::Stalled { .. }));
+    // A retry annotation naming another order changes nothing.
+    c.retry = Some("co-other".into());
+    let (v2, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 6, &["x"])));
+    assert_eq!(v2.send, None);
+    // Naming this order lets it try again.
+    c.retry = Some("co1".into());
+    let (v3, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 6, &["x"])));
+    assert!(v3.send.is_some(), "{:?}", v3.outcome);
+    assert!(v3.status.aborted.is_none());
+    // So does a new generation of the spec.
+    c.retry = None;
+    c.generation = 2;
+    let (v4, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 6, &["x"])));
+    assert!(v4.send.is_some());
+}
+
+#[test]
+fn a_foreign_order_is_waited_for_and_never_accounted_as_ours() {
+    let mut c = Case::new(&["a"], 0);
+    let w = World::new(&["a", "x"]).recent(summary("human", 1, "console", T0));
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::CHANGE_ORDER_IN_PROGRESS);
+    let followed = v.status.change_order.clone().unwrap();
+    assert!(!followed.ours);
+    // It ends (even as a failure, or as another API client's order): no event, no failure.
+    c.status = v.status;
+    for code in [2, 3, 6] {
+        let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("human", code, &["x"])));
+        assert!(v.notes.is_empty(), "{code}");
+        assert!(v.counters.is_empty(), "{code}");
+        assert_eq!(v.status.consecutive_failures, None);
+        assert!(v.status.aborted.is_none());
+    }
+}
+
+#[test]
+fn an_unknown_outcome_is_not_resent_within_the_quiet_window() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.pending_scale_in = Some(pending(&["x"], false, T0, 0));
+    for after in [1_000, 10_000, 49_000] {
+        c.now = T0 + after;
+        let (v, _) = c.run(&World::new(&["a", "x"]));
+        assert_eq!(v.send, None, "at +{after} ms");
+        assert_eq!(reason_of(&v.outcome), reason::OUTCOME_UNKNOWN);
+        assert_eq!(v.status.pending_scale_in.unwrap().quiet_observations, 0);
+    }
+}
+
+#[test]
+fn two_quiet_observations_after_the_window_prove_not_applied() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.pending_scale_in = Some(pending(&["x"], false, T0, 0));
+    c.now = T0 + 51_000; // window = 2 x 10 s + 30 s
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    assert_eq!(v.send, None, "one observation is not proof");
+    assert_eq!(v.status.pending_scale_in.as_ref().unwrap().quiet_observations, 1);
+    c.status = v.status;
+    c.now += 5_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    assert_eq!(v.send.map(|s| s.ecc_ids), Some(vec!["x".to_string()]));
+}
+
+#[test]
+fn a_late_applied_order_is_adopted_by_its_targets() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.pending_scale_in = Some(pending(&["x"], false, T0, 1));
+    c.now = T0 + 60_000;
+    let w = World::new(&["a", "x"])
+        .recent(summary("late", 1, "pop", T0 + 3_000))
+        .order(detail("late", 1, &["x"]));
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(v.counters, vec!["adopted"]);
+    let co = v.status.change_order.unwrap();
+    assert_eq!(co.id, "late");
+    assert!(co.ours);
+    assert!(v.status.pending_scale_in.is_none());
+}
+
+#[test]
+fn an_adopted_order_that_failed_counts_as_a_failure() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.pending_scale_in = Some(pending(&["x"], false, T0, 0));
+    c.now = T0 + 5_000;
+    let w = World::new(&["a", "x"])
+        .recent(summary("late", 3, "pop", T0 + 1_000))
+        .order(detail("late", 3, &["x"]));
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(v.counters, vec!["adopted", "failed"]);
+    assert_eq!(v.status.consecutive_failures, Some(1));
+}
+
+#[test]
+fn another_clients_order_is_not_adopted() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.pending_scale_in = Some(pending(&["x"], false, T0, 0));
+    c.now = T0 + 5_000;
+    let w = World::new(&["a", "x", "y"])
+        .recent(summary("theirs", 2, "pop", T0 + 1_000))
+        .order(detail("theirs", 2, &["y"]));
+    let (v, _) = c.run(&w);
+    assert!(v.counters.is_empty());
+    assert!(v.status.pending_scale_in.is_some());
+    assert_eq!(v.send, None);
+}
+
+#[test]
+fn an_order_without_targets_is_never_guessed_ours_and_stalls_at_the_timeout() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.pending_scale_in = Some(pending(&["x"], false, T0, 0));
+    c.now = T0 + 120_000;
+    let w = World::new(&["a", "x"])
+        .recent(summary("blank", 2, "pop", T0 + 1_000))
+        .order(detail("blank", 2, &[]));
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::OUTCOME_UNKNOWN);
+    assert!(v.status.change_order.is_none());
+    c.now = T0 + 700_000;
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::CANNOT_SETTLE);
+}
+
+#[test]
+fn a_pending_scale_in_whose_eccs_are_gone_was_applied() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.pending_scale_in = Some(pending(&["x"], false, T0, 0));
+    c.now = T0 + 2_000;
+    let (v, _) = c.run(&World::new(&["a"]));
+    assert!(v.status.pending_scale_in.is_none());
+    assert_eq!(v.outcome, Outcome::Converged);
+    assert_eq!(v.status.history[0].status, "Applied");
+}
+
+#[test]
+fn a_forced_scale_in_is_never_resent_and_stalls_if_never_seen() {
+    let mut c = Case::new(&["a"], 0);
+    c.spec.scale_in.force = true;
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    let v = after_send(v, SendResult::Forced, T0);
+    assert_eq!(v.status.removals.len(), 1);
+    assert!(v.status.removals[0].forced);
+    c.status = v.status;
+    c.now = T0 + 30_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::WAITING_FOR_READS);
+    c.status = v.status;
+    c.now = T0 + 61_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::FORCED_REMOVAL_NOT_OBSERVED);
+    // The retry annotation names the forced call's time.
+    let at = v.status.removals[0].at.clone();
+    c.status = v.status;
+    c.retry = Some(at);
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    assert!(v.send.is_some());
+}
+
+#[test]
+fn an_unanswered_forced_scale_in_is_remembered_not_resent() {
+    let mut c = Case::new(&["a"], 0);
+    c.spec.scale_in.force = true;
+    c.status.pending_scale_in = Some(pending(&["x"], true, T0, 0));
+    c.now = T0 + 500_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    assert_eq!(v.send, None);
+    assert!(v.status.pending_scale_in.is_none());
+    assert!(v.status.removals.iter().any(|r| r.forced));
+    assert_eq!(reason_of(&v.outcome), reason::FORCED_REMOVAL_NOT_OBSERVED);
+}
+
+#[test]
+fn an_incomplete_host_join_waits_and_removes_nothing() {
+    let mut c = Case::new(&[], 0);
+    c.spec.members = vec![Member {
+        instance_id: Some("i-a".into()),
+        ..Default::default()
+    }];
+    let mut w = World::new(&["a", "b"]);
+    w.app.ecus.clear();
+    for e in &mut w.app.eccs {
+        e.instance_id.clear();
+    }
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::INCOMPLETE_OBSERVATION);
+}
+
+#[test]
+fn an_unreadable_order_does_not_wedge_the_resource() {
+    let mut c = Case::new(&["a"], 0);
+    c.status.change_order = Some(ours("gone", &["x"], T0 - 5_000));
+    let (v, asked) = c.run(&World::new(&["a", "x"]));
+    assert_eq!(asked[0], Need::Order("gone".into()));
+    assert_eq!(v.counters, vec!["failed"]);
+    assert_eq!(v.status.change_order.unwrap().status, "Unreadable");
+    assert_eq!(v.send, None, "its ECCs are held first");
+}
+
+#[test]
+fn order_in_progress_answers_back_off() {
+    let c = Case::new(&["a"], 0);
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    let v = after_send(v, SendResult::InProgress("601".into()), T0);
+    assert!(matches!(v.requeue, Requeue::Backoff(_)));
+    assert!(v.status.pending_scale_in.is_none());
+}
+
+#[test]
+fn an_unknown_answer_keeps_the_intent() {
+    let c = Case::new(&["a"], 0);
+    let (v, _) = c.run(&World::new(&["a", "x"]));
+    let v = after_send(v, SendResult::Unknown("504".into()), T0);
+    let p = v.status.pending_scale_in.unwrap();
+    assert!(p.outcome_unknown);
+    assert_eq!(p.ecc_ids, vec!["x"]);
+}
+
+#[test]
+fn duplicate_rows_never_double_a_batch_or_the_healthy_count() {
+    let c = Case::new(&["d"], 2);
+    let mut w = World::new(&["d", "d", "e"]);
+    w.app.eccs[1].app_state = AppState::Running;
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None, "only one distinct healthy ECC would remain");
+    let c = Case::new(&["d"], 0);
+    let mut w = World::new(&["x", "d", "x"]);
+    w.app.eccs[2].app_state = AppState::Stopped;
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send.unwrap().ecc_ids, vec!["x"]);
+}
