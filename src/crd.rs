@@ -266,6 +266,10 @@ pub struct RemovalRecord {
     pub forced: bool,
     /// When the order ended or the forced call was answered (RFC 3339).
     pub at: String,
+    /// The order could not be read when this was recorded, so when it ended is not known:
+    /// once re-read and found ended, the hold-off starts again from then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
 }
 
 /// A change order of ours that a person aborted in EDAS (status 6). Nothing is sent until the

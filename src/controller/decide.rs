@@ -199,6 +199,7 @@ pub fn after_send(mut v: Verdict, result: SendResult, now: i64) -> Verdict {
                 change_order_id: String::new(),
                 forced: true,
                 at: at.clone(),
+                unconfirmed: false,
             });
             v.counters.push("forced");
             v.notes.push(
@@ -292,6 +293,18 @@ impl<'a> Work<'a> {
         match obs.orders.get(&prev.id) {
             None => Some(Step::Need(Need::Order(prev.id))),
             Some(OrderRead::Unreadable(why)) => {
+                let created = prev.created_at.as_deref().and_then(parse_rfc3339_ms);
+                let young = created
+                    .is_some_and(|c| self.now() - c < ms(self.input.policy.read_lag_holdoff));
+                if young {
+                    // Reads may lag the order's creation: not found is not gone.
+                    let msg = format!(
+                        "change order {} is not readable yet ({why}); reads may lag its creation",
+                        prev.id
+                    );
+                    let wait = timing::poll_interval(prev.polls);
+                    return Some(self.stop(Outcome::ChangeOrderRunning(msg), Requeue::After(wait)));
+                }
                 self.order_unreadable(&prev, why);
                 None
             }
@@ -365,7 +378,7 @@ impl<'a> Work<'a> {
     fn order_ended(&mut self, co: &ChangeOrderStatus, status: CoStatus) {
         let now = self.now();
         let eccs = co.ecc_ids.join(",");
-        self.hold(&co.ecc_ids, &co.id);
+        self.hold(&co.ecc_ids, &co.id, false);
         match status {
             CoStatus::Succeeded => {
                 self.st.consecutive_failures = None;
@@ -435,7 +448,7 @@ impl<'a> Work<'a> {
         self.st.change_order = Some(co.clone());
         push_history(&mut self.st, co.clone());
         if co.ours {
-            self.hold(&co.ecc_ids, &co.id);
+            self.hold(&co.ecc_ids, &co.id, true);
             self.count_failure();
             self.notes.push(
                 Note::warning(
@@ -451,7 +464,7 @@ impl<'a> Work<'a> {
     }
 
     /// Remember that an order of ours named these ECCs, until they are observed absent.
-    fn hold(&mut self, eccs: &[String], order_id: &str) {
+    fn hold(&mut self, eccs: &[String], order_id: &str, unconfirmed: bool) {
         if eccs.is_empty() {
             return;
         }
@@ -463,6 +476,7 @@ impl<'a> Work<'a> {
             change_order_id: order_id.to_string(),
             forced: false,
             at: rfc3339(self.now()),
+            unconfirmed,
         });
     }
 
@@ -504,6 +518,7 @@ impl<'a> Work<'a> {
                 change_order_id: String::new(),
                 forced: true,
                 at: p.started_at.clone(),
+                unconfirmed: false,
             });
             return None;
         }
@@ -839,6 +854,17 @@ impl<'a> Work<'a> {
                     co.ecc_ids = r.ecc_ids.clone();
                     self.st.removals.retain(|x| x != &r);
                     return Some(self.still_running(co, d.status));
+                }
+                Some(OrderRead::Found(_)) if r.unconfirmed => {
+                    // It ended at some time up to now: hold again from now.
+                    let fresh = RemovalRecord {
+                        at: rfc3339(now),
+                        unconfirmed: false,
+                        ..r.clone()
+                    };
+                    self.st.removals.retain(|x| x != &r);
+                    self.st.removals.push(fresh);
+                    return self.held(plan, obs);
                 }
                 _ => self.st.removals.retain(|x| x != &r),
             }
