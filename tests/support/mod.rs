@@ -402,6 +402,11 @@ impl Operator {
             "2s".into(),
             "--edas-timeout".into(),
             "5s".into(),
+            // Longer than any read lag the unkind simulator is tested with (5 s at most).
+            "--read-lag-holdoff".into(),
+            "8s".into(),
+            "--forced-holdoff".into(),
+            "15s".into(),
         ];
         // A flag given in `extra` replaces the default of the same name.
         for flag in extra.iter().filter(|a| a.starts_with("--")) {
