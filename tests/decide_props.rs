@@ -21,7 +21,6 @@ use edas_operator::edas::{
     TaskState,
 };
 use proptest::prelude::*;
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 const MAX_LAG_MS: i64 = 15_000;
