@@ -16,6 +16,13 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_edas-operator")
 }
 
+/// The operator binary the e2e tests run: this build, or `EDAS_E2E_OPERATOR_BIN` (to run
+/// today's tests against another build of the operator; the simulator is always this
+/// build's).
+pub fn operator_bin() -> String {
+    std::env::var("EDAS_E2E_OPERATOR_BIN").unwrap_or_else(|_| bin().to_string())
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -402,11 +409,6 @@ impl Operator {
             "2s".into(),
             "--edas-timeout".into(),
             "5s".into(),
-            // Longer than any read lag the unkind simulator is tested with (5 s at most).
-            "--read-lag-holdoff".into(),
-            "8s".into(),
-            "--forced-holdoff".into(),
-            "15s".into(),
         ];
         // A flag given in `extra` replaces the default of the same name.
         for flag in extra.iter().filter(|a| a.starts_with("--")) {
@@ -440,7 +442,7 @@ impl Operator {
             .append(true)
             .open(log_dir().join(format!("{}-operator.log", self.name)))
             .unwrap();
-        let child = Command::new(bin())
+        let child = Command::new(operator_bin())
             .args(&self.args)
             .args([
                 "--metrics-addr",
@@ -451,6 +453,9 @@ impl Operator {
             .env("RUST_LOG", "info,edas_operator=debug")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            // Longer than any read lag the unkind simulator is tested with (5 s at most).
+            .env("READ_LAG_HOLDOFF", "8s")
+            .env("FORCED_HOLDOFF", "15s")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
