@@ -830,16 +830,30 @@ impl<'a> Work<'a> {
             }
             let left = ms(policy.read_lag_holdoff) - age;
             if left > 0 {
-                return Some(self.stop(
-                    Outcome::Waiting {
+                let wait = format!(
+                    "waiting up to {}s more for EDAS's reads to catch up before {listed} can be sent again",
+                    left / 1000
+                );
+                let failed = self.st.history.iter().find(|h| {
+                    h.id == r.change_order_id && h.status_code != CoStatus::Succeeded.code()
+                });
+                let outcome = match failed {
+                    Some(h) => Outcome::ChangeOrderFailed(format!(
+                        "change order {} ended {}: {}; {wait}",
+                        h.id,
+                        h.status,
+                        h.message.clone().unwrap_or_default()
+                    )),
+                    None => Outcome::Waiting {
                         reason: reason::WAITING_FOR_READS,
                         message: format!(
-                            "change order {} ended at {} but EDAS still lists {listed}; waiting up to {}s more for reads to catch up before anything is sent again",
-                            r.change_order_id,
-                            r.at,
-                            left / 1000
+                            "change order {} ended at {} but EDAS still lists {listed}; {wait}",
+                            r.change_order_id, r.at
                         ),
                     },
+                };
+                return Some(self.stop(
+                    outcome,
                     Requeue::After(wait_ms(left).min(timing::QUIET_POLL.saturating_mul(2))),
                 ));
             }
