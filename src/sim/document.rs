@@ -472,6 +472,19 @@ faults: {errorRate: 0, throttleRate: 0.5, latencyMs: 0, dropRate: 0, failNextCha
         assert_eq!(doc.limits["GetChangeOrderInfo"], 5);
         assert_eq!(doc.access_keys[0].security_token.as_deref(), Some("tok"));
         assert_eq!(doc.faults.fail_next_change_orders, 1);
+        assert_eq!(doc.faults.late_apply, None, "new faults are off by default");
+        let with_new = GOOD.replace(
+            "stallChangeOrders: false}",
+            "stallChangeOrders: false, lateApply: {mode: hang, lateApplyMs: 5, appIds: [app-1]}, \
+             staleReads: {staleReadMs: 10}, asyncForce: {delayMs: 1}}",
+        );
+        let doc = parse_document(&with_new).unwrap();
+        let late = doc.faults.late_apply.unwrap();
+        assert_eq!(
+            (late.mode, late.late_apply_ms),
+            (super::super::LateApplyMode::Hang, 5)
+        );
+        assert_eq!(doc.faults.stale_reads.unwrap().stale_read_ms, 10);
     }
 
     #[test]
@@ -540,6 +553,20 @@ faults: {errorRate: 0, throttleRate: 0.5, latencyMs: 0, dropRate: 0, failNextCha
                 "apps[0].ecus[0]",
             ),
             (r#"{"apps":[{"appId":5}]}"#.to_string(), "apps[0].appId"),
+            (
+                GOOD.replace(
+                    "stallChangeOrders: false}",
+                    "stallChangeOrders: false, lateApply: {lateApplyMs: 5, appIds: [nope]}}",
+                ),
+                "faults.lateApply.appIds[0]",
+            ),
+            (
+                GOOD.replace(
+                    "stallChangeOrders: false}",
+                    "stallChangeOrders: false, partialEcuList: {mode: sometimes}}",
+                ),
+                "faults.partialEcuList.mode",
+            ),
         ];
         for (text, field) in cases {
             let e = parse_document(&text).unwrap_err().to_string();
