@@ -181,7 +181,7 @@ async fn api(State(sim): State<SimState>, req: Request) -> Response {
     let query = auth::decode_query(parts.uri.query());
     let body = axum::body::to_bytes(body, MAX_BODY).await;
 
-    let latency = sim.faults().latency_ms;
+    let latency = sim.latency_ms();
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }

@@ -153,6 +153,11 @@ impl SimState {
         self.with(|s, _| s.faults.clone())
     }
 
+    /// `latencyMs`, without advancing the clock (read on every HTTP call).
+    pub(crate) fn latency_ms(&self) -> u64 {
+        self.lock().faults.latency_ms
+    }
+
     /// `POST /_sim/faults`; on error nothing changes.
     pub fn set_faults(&self, patch: &FaultsPatch) -> Result<Faults, String> {
         self.with(|s, now| s.set_faults(patch, now))
