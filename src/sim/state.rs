@@ -2,16 +2,20 @@
 //! gateway's bookkeeping (`gateway.rs`), the faults (`faults.rs`) and the back end's lag
 //! (`lag.rs`) behind one lock. Every entry point advances the clock first (`orders.rs`).
 
-use super::admin::{AdminError, ChangeOrderSnapshot, ConsoleOrderRequest, StateSnapshot};
 use super::api::{ApiAnswer, ApiCall};
-use super::clock::{Clock, SystemClock};
 use super::document::{ChangeOrderSettings, DocumentError, Faults, FaultsPatch, StateDocument};
-use super::gateway::{CallRecord, Gateway};
+use super::gateway::Gateway;
 use super::lag::Lag;
 use super::model::{App, Order, app_from_doc};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use super::gateway::MAX_CALLS;
+// Where these lived before the split (`sim::state::*`); `sim::*` re-exports them too.
+pub use super::admin::{
+    AdminError, AppSnapshot, ChangeOrderSnapshot, ConsoleOrderRequest, EccSnapshot, StateSnapshot,
+};
+pub use super::clock::{Clock, ManualClock, SystemClock};
+pub use super::gateway::{CallRecord, MAX_CALLS};
+pub use super::model::CoKind;
 
 /// Everything behind the lock.
 pub(crate) struct Inner {
