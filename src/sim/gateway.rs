@@ -73,6 +73,25 @@ impl CallRecord {
     }
 }
 
+/// How many ScaleInApplication calls named each ECC, whatever became of them (accepted,
+/// rejected with 601 or 4xx, throttled, 5xx, dropped, hung, late-applied): the duplicate count
+/// of the reliability tests. A call naming an ECC twice counts once.
+pub fn scale_in_attempts_per_ecc(calls: &[CallRecord]) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    for c in calls
+        .iter()
+        .filter(|c| c.action == Operation::ScaleInApplication.name())
+    {
+        let mut named: Vec<&String> = c.ecc_ids.iter().collect();
+        named.sort();
+        named.dedup();
+        for ecc in named {
+            *counts.entry(ecc.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 /// What a late-applied mutation came to.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -193,6 +193,11 @@ fn every_mutation_attempt_is_logged_with_its_eccs_whatever_became_of_it() {
         ]
     );
     assert_eq!(calls[1].code, 601);
+    let per_ecc = crate::sim::scale_in_attempts_per_ecc(&calls);
+    assert_eq!(
+        per_ecc.into_iter().collect::<Vec<_>>(),
+        vec![("c1".into(), 1), ("c2".into(), 3), ("c3".into(), 3)]
+    );
     assert_eq!(calls[4].fault.as_deref(), Some("errorRate"));
     assert!(
         calls
