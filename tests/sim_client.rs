@@ -794,3 +794,499 @@ async fn every_call_is_logged_in_order_signed_or_rejected() {
     assert_eq!(snapshot.change_orders[0].source, "pop");
     sim.shutdown().await;
 }
+
+// ------------------------------------------------------------------ EDAS misbehaving (issue 10)
+
+async fn admin_post(
+    sim: &SimHandle,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+async fn manual_sim() -> (SimHandle, std::sync::Arc<ManualClock>) {
+    let clock = ManualClock::starting_now();
+    let sim = start(SimState::with_clock(fast_demo(), clock.clone()).unwrap()).await;
+    (sim, clock)
+}
+
+#[tokio::test]
+async fn late_apply_504_is_outcome_unknown_then_the_order_appears() {
+    let (sim, clock) = manual_sim().await;
+    let (status, faults) = admin_post(
+        &sim,
+        "/_sim/faults",
+        serde_json::json!({"lateApply": {"mode": "gateway504", "lateApplyMs": 3000, "times": 1}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(faults["lateApply"]["lateApplyMs"], 3000);
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let e = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1"]), false)
+        .await
+        .unwrap_err();
+    assert!(e.is_outcome_unknown(), "{e:?}");
+    assert_eq!(gateway_code(&e), ("ServiceTimeout", 504));
+    clock.advance(Duration::from_millis(2999));
+    assert!(
+        c.list_recent_change_orders(DEMO_APP_ID)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(ecc_ids(&sim).len(), 4);
+    clock.advance(Duration::from_millis(1));
+    let recent = c.list_recent_change_orders(DEMO_APP_ID).await.unwrap();
+    assert_eq!(
+        recent.len(),
+        1,
+        "applied as if the back end had received it"
+    );
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(
+        c.get_change_order_info(&recent[0].id).await.unwrap().status,
+        CoStatus::Succeeded
+    );
+    assert!(!ecc_ids(&sim).contains(&"ecc-demo-1".to_string()));
+    // times: 1 -> switched off; the call log says what happened, in camelCase.
+    let calls: serde_json::Value = reqwest::get(format!(
+        "{}/_sim/calls?action=ScaleInApplication",
+        sim.base_url()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let call = &calls[0];
+    assert_eq!(call["lateApplied"], true);
+    assert_eq!(call["eccIds"], serde_json::json!(["ecc-demo-1"]));
+    assert_eq!(call["appliedAt"], call["dueAt"]);
+    assert_eq!(call["lateResult"]["code"], 200);
+    assert_eq!(call["lateResult"]["changeOrderId"], recent[0].id.as_str());
+    assert_eq!(call["httpStatus"], 504);
+    assert!(sim.state().faults().late_apply.is_none());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn late_apply_drop_and_hang_leave_the_client_without_an_answer() {
+    let (sim, clock) = manual_sim().await;
+    let mut c = client(&sim, SignatureAlgorithm::Acs3);
+    sim.state()
+        .set_faults(
+            &serde_json::from_str(r#"{"lateApply": {"mode": "drop", "lateApplyMs": 1000}}"#)
+                .unwrap(),
+        )
+        .unwrap();
+    let e = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1"]), true)
+        .await
+        .unwrap_err();
+    assert!(e.is_outcome_unknown(), "{e:?}");
+    assert_eq!(ecc_ids(&sim).len(), 4);
+    clock.advance(Duration::from_millis(1000));
+    assert_eq!(ecc_ids(&sim).len(), 3, "the forced removal happened late");
+
+    sim.state()
+        .set_faults(
+            &serde_json::from_str(r#"{"lateApply": {"mode": "hang", "lateApplyMs": 1000}}"#)
+                .unwrap(),
+        )
+        .unwrap();
+    let config = ClientConfig {
+        endpoint: Some(url::Url::parse(&sim.base_url()).unwrap()),
+        timeout: Duration::from_millis(700),
+        read_attempts: 1,
+        ..ClientConfig::default()
+    };
+    c = EdasClient::new(
+        http_client(&config).unwrap(),
+        demo_creds(),
+        "cn-hangzhou",
+        config,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let e = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-2"]), false)
+        .await
+        .unwrap_err();
+    assert!(e.is_outcome_unknown(), "{e:?}");
+    assert!(
+        matches!(&e, EdasError::OutcomeUnknown { source, .. } if matches!(**source, EdasError::Transport { kind: edas_operator::edas::error::TransportKind::Timeout, .. })),
+        "{e:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let calls = sim.state().calls();
+    assert!(calls.last().unwrap().hung);
+    clock.advance(Duration::from_millis(1000));
+    assert_eq!(
+        c.list_recent_change_orders(DEMO_APP_ID)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the hung scale-in made its order late"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_reads_still_list_the_removed_ecc_after_the_order_finished() {
+    let (sim, clock) = manual_sim().await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let (status, _) = admin_post(
+        &sim,
+        "/_sim/faults",
+        serde_json::json!({"staleReads": {"staleReadMs": 2000, "appIds": [DEMO_APP_ID]}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let id = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-4"]), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let e = c.get_change_order_info(&id).await.unwrap_err();
+    assert!(
+        matches!(&e, EdasError::Business { code: 601, message, .. } if message.contains("does not exist")),
+        "{e:?}"
+    );
+    clock.advance(Duration::from_millis(300)); // done at +0.3 s (0.2 s per instance)
+    assert_eq!(ecc_ids(&sim).len(), 3, "gone in the back end");
+    clock.advance(Duration::from_millis(1999)); // reads show +0.299 s
+    let listed = c.query_application_status(DEMO_APP_ID).await.unwrap();
+    assert!(listed.eccs.iter().any(|e| e.ecc_id == "ecc-demo-4"));
+    assert_eq!(
+        c.get_change_order_info(&id).await.unwrap().status,
+        CoStatus::Running
+    );
+    clock.advance(Duration::from_millis(1)); // reads show +0.3 s
+    let listed = c.query_application_status(DEMO_APP_ID).await.unwrap();
+    assert!(!listed.eccs.iter().any(|e| e.ecc_id == "ecc-demo-4"));
+    assert_eq!(
+        c.get_change_order_info(&id).await.unwrap().status,
+        CoStatus::Succeeded
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn partial_ecu_list_and_duplicate_rows_reach_the_client() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    for mode in ["null", "empty", "emptyInstanceId"] {
+        admin_post(
+            &sim,
+            "/_sim/faults",
+            serde_json::json!({"partialEcuList": {"mode": mode, "emptyEccIp": true}}),
+        )
+        .await;
+        let app = c.query_application_status(DEMO_APP_ID).await.unwrap();
+        assert_eq!(app.eccs.len(), 4);
+        // The ECC rows' Ip is blank too (emptyEccIp); only emptyInstanceId keeps the ECU rows,
+        // whose IpAddr the client falls back to.
+        let ip_blank = mode != "emptyInstanceId";
+        assert!(
+            app.eccs
+                .iter()
+                .all(|e| e.instance_id.is_empty() && e.ip.is_empty() == ip_blank),
+            "{mode}: {:?}",
+            app.eccs
+        );
+    }
+    admin_post(
+        &sim,
+        "/_sim/faults",
+        serde_json::json!({"partialEcuList": null, "duplicateRows": {}}),
+    )
+    .await;
+    let app = c.query_application_status(DEMO_APP_ID).await.unwrap();
+    assert_eq!(app.eccs.len(), 8);
+    assert_eq!(app.eccs.iter().filter(|e| e.is_healthy()).count(), 4);
+    assert!(
+        app.eccs
+            .iter()
+            .all(|e| e.instance_id.starts_with("i-demo-"))
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn async_force_removes_the_eccs_only_after_the_delay() {
+    let (sim, clock) = manual_sim().await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    admin_post(
+        &sim,
+        "/_sim/faults",
+        serde_json::json!({"asyncForce": {"delayMs": 5000}}),
+    )
+    .await;
+    let r = c
+        .scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-1"]), true)
+        .await
+        .unwrap();
+    assert_eq!(r, None);
+    let status = c.query_application_status(DEMO_APP_ID).await.unwrap();
+    assert!(status.eccs.iter().any(|e| e.ecc_id == "ecc-demo-1"));
+    clock.advance(Duration::from_secs(5));
+    let status = c.query_application_status(DEMO_APP_ID).await.unwrap();
+    assert!(!status.eccs.iter().any(|e| e.ecc_id == "ecc-demo-1"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_human_ends_orders_with_6_7_or_an_unknown_code() {
+    let mut doc = fast_demo();
+    doc.change_orders.batch_type = sim::BatchType::Manual;
+    doc.change_orders.batch_count = 2;
+    let sim = start(SimState::new(doc.clone()).unwrap()).await;
+    let c = client(&sim, SignatureAlgorithm::RoaV2);
+    let two = strings(&["ecc-demo-1", "ecc-demo-2"]);
+    for (code, expected) in [
+        (7, CoStatus::PartiallySucceeded),
+        (6, CoStatus::Aborted),
+        (11, CoStatus::Unknown(11)),
+    ] {
+        sim.state().reset(doc.clone()).unwrap();
+        let id = c
+            .scale_in_application(DEMO_APP_ID, &two, false)
+            .await
+            .unwrap()
+            .unwrap();
+        // Paused at 8 after the first batch: ecc-demo-1 is gone, ecc-demo-2 is not.
+        wait_for(&c, &id, &[CoStatus::WaitingManualConfirm]).await;
+        assert_eq!(
+            ecc_ids(&sim),
+            strings(&["ecc-demo-2", "ecc-demo-3", "ecc-demo-4"])
+        );
+        let (status, order) = admin_post(
+            &sim,
+            &format!("/_sim/change-orders/{id}/end"),
+            serde_json::json!({ "status": code }),
+        )
+        .await;
+        assert_eq!(status, 200, "{order}");
+        assert_eq!(order["status"], code);
+        assert_eq!(order["changeOrderId"], id.as_str());
+        assert_eq!(c.get_change_order_info(&id).await.unwrap().status, expected);
+        let recent = c.list_recent_change_orders(DEMO_APP_ID).await.unwrap();
+        assert_eq!(recent[0].status, expected);
+        let back = ecc_ids(&sim).contains(&"ecc-demo-1".to_string());
+        assert_eq!(back, code == 7, "{code}: only 7 rolls back");
+        assert!(ecc_ids(&sim).contains(&"ecc-demo-2".to_string()), "{code}");
+        // Ended: the app takes the next mutation.
+        c.scale_in_application(DEMO_APP_ID, &strings(&["ecc-demo-3"]), true)
+            .await
+            .unwrap();
+    }
+    let (status, body) = admin_post(
+        &sim,
+        "/_sim/change-orders/nope/end",
+        serde_json::json!({"status": 6}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap().contains("nope")),
+        (404, true)
+    );
+    for (bad, names) in [
+        (serde_json::json!({"status": 1}), "status"),
+        (serde_json::json!({"status": "six"}), "status"),
+        (serde_json::json!({"code": 6}), "code"),
+    ] {
+        let (status, body) = admin_post(&sim, "/_sim/change-orders/x/end", bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            body["error"].as_str().unwrap().contains(names),
+            "{bad}: {body}"
+        );
+    }
+    sim.shutdown().await;
+}
+
+/// A request signed by hand, with extra `x-acs-*` headers (our client sends no region header).
+async fn signed_call(
+    sim: &SimHandle,
+    op: Operation,
+    query: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> serde_json::Value {
+    let query: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let host = sim.addr().to_string();
+    let mut headers = vec![
+        ("accept".to_string(), "application/json".to_string()),
+        ("x-acs-action".to_string(), op.name().to_string()),
+        ("x-acs-version".to_string(), "2017-08-01".to_string()),
+    ];
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let signed = signer::sign(
+        SignatureAlgorithm::RoaV2,
+        &SigningKey {
+            access_key_id: DEMO_ACCESS_KEY_ID,
+            access_key_secret: DEMO_ACCESS_KEY_SECRET,
+            security_token: None,
+        },
+        &UnsignedRequest {
+            method: op.method(),
+            host: &host,
+            path: op.path(),
+            query: &query,
+            headers,
+            body: b"",
+        },
+        SystemTime::now(),
+        &uuid::Uuid::new_v4().to_string(),
+    );
+    let mut req = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(op.method().as_bytes()).unwrap(),
+            format!("{}{}", sim.base_url(), op.path()),
+        )
+        .query(&query);
+    for (k, v) in &signed {
+        if k != "host" {
+            req = req.header(k.as_str(), v.as_str());
+        }
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn list_application_answers_for_the_region_named() {
+    let mut doc = fast_demo();
+    let mut beijing = doc.apps[1].clone();
+    beijing.region_id = "cn-beijing".into();
+    doc.apps.truncate(1);
+    doc.apps.push(beijing);
+    let sim = start(SimState::new(doc).unwrap()).await;
+    let apps = |body: serde_json::Value| -> Vec<String> {
+        body["ApplicationList"]["Application"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["RegionId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let op = Operation::ListApplication;
+    let both = apps(signed_call(&sim, op, &[], &[]).await);
+    assert_eq!(both, strings(&["cn-hangzhou", "cn-beijing"]));
+    for region in ["cn-hangzhou", "cn-beijing"] {
+        let by_header = signed_call(&sim, op, &[], &[("x-acs-region-id", region)]).await;
+        assert_eq!(apps(by_header), strings(&[region]), "x-acs-region-id");
+        let by_param = signed_call(&sim, op, &[("RegionId", region)], &[]).await;
+        assert_eq!(apps(by_param), strings(&[region]), "RegionId");
+        let logical = format!("{region}:ns");
+        let by_logical = signed_call(&sim, op, &[("LogicalRegionId", &logical)], &[]).await;
+        assert_eq!(apps(by_logical), strings(&[region]), "LogicalRegionId");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn new_faults_are_set_read_switched_off_and_checked_at_the_admin_endpoint() {
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let all = serde_json::json!({
+        "lateApply": {"mode": "hang", "lateApplyMs": 100, "appIds": [DEMO_APP_ID], "times": 2},
+        "staleReads": {"staleReadMs": 100},
+        "partialEcuList": {"mode": "missing"},
+        "duplicateRows": {"firstOnly": true},
+        "asyncForce": {"delayMs": 100}
+    });
+    let (status, faults) = admin_post(&sim, "/_sim/faults", all).await;
+    assert_eq!(status, 200, "{faults}");
+    assert_eq!(faults["lateApply"]["mode"], "hang");
+    assert_eq!(faults["partialEcuList"]["mode"], "missing");
+    let state: serde_json::Value = reqwest::get(format!("{}/_sim/state", sim.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["faults"]["staleReads"]["staleReadMs"], 100);
+    let (_, faults) = admin_post(
+        &sim,
+        "/_sim/faults",
+        serde_json::json!({"lateApply": null, "asyncForce": null}),
+    )
+    .await;
+    assert!(faults["lateApply"].is_null() && faults["asyncForce"].is_null());
+    assert_eq!(faults["duplicateRows"]["firstOnly"], true, "untouched");
+    let bad = [
+        (
+            serde_json::json!({"lateApply": {"mode": "sometimes", "lateApplyMs": 1}}),
+            "lateApply.mode",
+        ),
+        (
+            serde_json::json!({"lateApply": {"mode": "drop"}}),
+            "lateApply",
+        ),
+        (
+            serde_json::json!({"staleReads": {"staleReadMs": -1}}),
+            "staleReads.staleReadMs",
+        ),
+        (
+            serde_json::json!({"partialEcuList": {"mode": "half"}}),
+            "partialEcuList.mode",
+        ),
+        (
+            serde_json::json!({"duplicateRows": {"appIds": ["ghost"]}}),
+            "duplicateRows.appIds[0]",
+        ),
+        (
+            serde_json::json!({"asyncForce": {"delayMs": 1, "extra": 1}}),
+            "asyncForce",
+        ),
+    ];
+    let before = sim.state().faults();
+    for (body, field) in bad {
+        let (status, answer) = admin_post(&sim, "/_sim/faults", body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.starts_with(field), "{body}: {message}");
+    }
+    assert_eq!(
+        sim.state().faults(),
+        before,
+        "a refused patch changes nothing"
+    );
+    // The same faults in a state document.
+    let doc = "accessKeys: [{id: k, secret: s}]\napps:\n  - appId: a\n    ecus: [{ecuId: u, instanceId: i-1, ip: 10.0.0.1}]\n    eccs: [{eccId: c, ecuId: u}]\nfaults:\n  lateApply: {mode: drop, lateApplyMs: 500, appIds: [a]}\n  asyncForce: {delayMs: 10}\n";
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/reset", sim.base_url()))
+        .body(doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(sim.state().faults().late_apply.unwrap().late_apply_ms, 500);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/reset", sim.base_url()))
+        .body(doc.replace("appIds: [a]", "appIds: [b]"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("faults.lateApply.appIds[0]"),
+        "{answer}"
+    );
+    sim.shutdown().await;
+}

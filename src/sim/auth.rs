@@ -59,6 +59,15 @@ pub struct Verified {
     pub nonce: Option<String>,
 }
 
+/// The gateway's answer for an access key it does not know.
+pub fn unknown_key(ak: &str) -> GatewayError {
+    GatewayError::new(
+        404,
+        "InvalidAccessKeyId.NotFound",
+        format!("Specified access key is not found: {ak}"),
+    )
+}
+
 /// Verify `req` at time `now_ms` against the keys `lookup` knows.
 pub fn verify(
     req: &Incoming<'_>,
@@ -86,11 +95,7 @@ pub fn verify(
         }
     };
     let Some(key) = lookup(ak) else {
-        return Err(GatewayError::new(
-            404,
-            "InvalidAccessKeyId.NotFound",
-            format!("Specified access key is not found: {ak}"),
-        ));
+        return Err(unknown_key(ak));
     };
     check_security_token(req, &key)?;
     let nonce = req
@@ -98,111 +103,129 @@ pub fn verify(
         .map(str::to_string)
         .filter(|n| !n.is_empty());
     match auth {
-        Authorization::RoaV2 { signature, .. } => {
-            if let Some(m) = req.header("x-acs-signature-method")
-                && m != "HMAC-SHA1"
-            {
-                return Err(GatewayError::new(
-                    400,
-                    "InvalidSignatureMethod",
-                    format!("Specified signature method is not valid for an `acs` signature: {m}"),
-                ));
-            }
-            let date = req.header("date").unwrap_or("");
-            let at = httpdate::parse_http_date(date)
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as i64)
-                .ok_or_else(|| {
-                    GatewayError::new(
-                        400,
-                        "InvalidTimeStamp.Format",
-                        format!(
-                            "Specified Date header is missing or not an RFC 1123 date: {date:?}"
-                        ),
-                    )
-                })?;
-            check_skew(at, now_ms, date)?;
-            let sts_equals = signer::roa_v2_string_to_sign(
-                req.method,
-                req.path,
-                req.query,
-                req.headers,
-                EmptyValueStyle::KeyEquals,
-            );
-            let sts_bare = signer::roa_v2_string_to_sign(
-                req.method,
-                req.path,
-                req.query,
-                req.headers,
-                EmptyValueStyle::BareKey,
-            );
-            let ok = [&sts_equals, &sts_bare]
-                .iter()
-                .any(|sts| ct_eq(&signer::roa_v2_signature(&key.secret, sts), &signature));
-            if !ok {
-                return Err(signature_mismatch(&sts_equals, req));
-            }
-        }
+        Authorization::RoaV2 { signature, .. } => verify_roa_v2(req, &key, &signature, now_ms)?,
         Authorization::Acs3 {
             signed_headers,
             signature,
             ..
-        } => {
-            let date = req.header("x-acs-date").unwrap_or("");
-            let at = date
-                .parse::<jiff::Timestamp>()
-                .ok()
-                .map(|t| t.as_millisecond())
-                .ok_or_else(|| {
-                    GatewayError::new(
-                        400,
-                        "InvalidTimeStamp.Format",
-                        format!(
-                            "Specified x-acs-date is missing or not ISO 8601 UTC \
-                             (2025-01-15T08:00:00Z): {date:?}"
-                        ),
-                    )
-                })?;
-            check_skew(at, now_ms, date)?;
-            if nonce.is_none() {
-                return Err(GatewayError::new(
-                    400,
-                    "MissingParameter",
-                    "The header x-acs-signature-nonce is required with ACS3-HMAC-SHA256.",
-                ));
-            }
-            for (name, _) in req.headers {
-                let lower = name.to_ascii_lowercase();
-                if lower.starts_with("x-acs-") && !signed_headers.contains(&lower) {
-                    return Err(GatewayError::new(
-                        400,
-                        "IncompleteSignature",
-                        format!("The header {lower} is sent but not listed in SignedHeaders."),
-                    ));
-                }
-            }
-            let canonical = signer::acs3_canonical_request(
-                req.method,
-                req.path,
-                req.query,
-                req.headers,
-                &signed_headers,
-                &signer::sha256_hex(req.body),
-            );
-            let sts = signer::acs3_string_to_sign(&canonical);
-            if !ct_eq(&signer::acs3_signature(&key.secret, &sts), &signature) {
-                return Err(signature_mismatch(
-                    &format!("{sts}\nserver canonical request is:{canonical}"),
-                    req,
-                ));
-            }
-        }
+        } => verify_acs3(
+            req,
+            &key,
+            &signed_headers,
+            &signature,
+            nonce.is_some(),
+            now_ms,
+        )?,
     }
     Ok(Verified {
         access_key_id: key.id,
         nonce,
     })
+}
+
+/// ROA V2 (HMAC-SHA1): `Date` within the skew, the signature over either empty-value style.
+fn verify_roa_v2(
+    req: &Incoming<'_>,
+    key: &AccessKey,
+    signature: &str,
+    now_ms: i64,
+) -> Result<(), GatewayError> {
+    if let Some(m) = req.header("x-acs-signature-method")
+        && m != "HMAC-SHA1"
+    {
+        return Err(GatewayError::new(
+            400,
+            "InvalidSignatureMethod",
+            format!("Specified signature method is not valid for an `acs` signature: {m}"),
+        ));
+    }
+    let date = req.header("date").unwrap_or("");
+    let at = httpdate::parse_http_date(date)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .ok_or_else(|| {
+            GatewayError::new(
+                400,
+                "InvalidTimeStamp.Format",
+                format!("Specified Date header is missing or not an RFC 1123 date: {date:?}"),
+            )
+        })?;
+    check_skew(at, now_ms, date)?;
+    let sts =
+        |style| signer::roa_v2_string_to_sign(req.method, req.path, req.query, req.headers, style);
+    let sts_equals = sts(EmptyValueStyle::KeyEquals);
+    let sts_bare = sts(EmptyValueStyle::BareKey);
+    let ok = [&sts_equals, &sts_bare]
+        .iter()
+        .any(|sts| ct_eq(&signer::roa_v2_signature(&key.secret, sts), signature));
+    if ok {
+        Ok(())
+    } else {
+        Err(signature_mismatch(&sts_equals, req))
+    }
+}
+
+/// ACS3-HMAC-SHA256: `x-acs-date` within the skew, a nonce, every `x-acs-*` header signed,
+/// the signature over the canonical request rebuilt from `SignedHeaders`.
+fn verify_acs3(
+    req: &Incoming<'_>,
+    key: &AccessKey,
+    signed_headers: &[String],
+    signature: &str,
+    has_nonce: bool,
+    now_ms: i64,
+) -> Result<(), GatewayError> {
+    let date = req.header("x-acs-date").unwrap_or("");
+    let at = date
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
+        .ok_or_else(|| {
+            GatewayError::new(
+                400,
+                "InvalidTimeStamp.Format",
+                format!(
+                    "Specified x-acs-date is missing or not ISO 8601 UTC \
+                     (2025-01-15T08:00:00Z): {date:?}"
+                ),
+            )
+        })?;
+    check_skew(at, now_ms, date)?;
+    if !has_nonce {
+        return Err(GatewayError::new(
+            400,
+            "MissingParameter",
+            "The header x-acs-signature-nonce is required with ACS3-HMAC-SHA256.",
+        ));
+    }
+    for (name, _) in req.headers {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("x-acs-") && !signed_headers.contains(&lower) {
+            return Err(GatewayError::new(
+                400,
+                "IncompleteSignature",
+                format!("The header {lower} is sent but not listed in SignedHeaders."),
+            ));
+        }
+    }
+    let canonical = signer::acs3_canonical_request(
+        req.method,
+        req.path,
+        req.query,
+        req.headers,
+        signed_headers,
+        &signer::sha256_hex(req.body),
+    );
+    let sts = signer::acs3_string_to_sign(&canonical);
+    if ct_eq(&signer::acs3_signature(&key.secret, &sts), signature) {
+        Ok(())
+    } else {
+        Err(signature_mismatch(
+            &format!("{sts}\nserver canonical request is:{canonical}"),
+            req,
+        ))
+    }
 }
 
 fn check_security_token(req: &Incoming<'_>, key: &AccessKey) -> Result<(), GatewayError> {

@@ -1,6 +1,7 @@
 //! The simulator's state document: what `--state FILE` and `POST /_sim/reset` take (YAML, JSON
 //! accepted), its validation (errors name the bad field), and the built-in demo fleet.
 
+pub use super::faults::{Faults, FaultsPatch};
 use crate::edas::Operation;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -155,107 +156,6 @@ impl BatchType {
     }
 }
 
-/// Injected faults. In the state document and in `GET /_sim/state`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Faults {
-    /// Share of API calls answered 503 ServiceUnavailable (before anything is done).
-    #[serde(default)]
-    pub error_rate: f64,
-    /// Share of authenticated API calls answered Throttling.User.
-    #[serde(default)]
-    pub throttle_rate: f64,
-    /// Added to every API call.
-    #[serde(default)]
-    pub latency_ms: u64,
-    /// Share of API calls whose connection is closed without an answer, AFTER the call was
-    /// carried out (a mutation is applied; its answer is lost).
-    #[serde(default)]
-    pub drop_rate: f64,
-    /// The next N change orders fail (status 3) on their last task.
-    #[serde(default)]
-    pub fail_next_change_orders: u32,
-    /// Change orders created while this is on stay at status 1; turning it off resumes them.
-    #[serde(default)]
-    pub stall_change_orders: bool,
-    /// Share of successful read answers sent malformed (HTTP 200, a JSON body cut short).
-    /// Mutations are never garbled (a lost mutation answer is what `dropRate` is for).
-    #[serde(default)]
-    pub malformed_rate: f64,
-}
-
-/// `POST /_sim/faults`: any subset of [`Faults`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FaultsPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throttle_rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drop_rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_next_change_orders: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stall_change_orders: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub malformed_rate: Option<f64>,
-}
-
-impl Faults {
-    /// The faults after applying `patch`, or what is wrong with it.
-    pub fn patched(&self, patch: &FaultsPatch) -> Result<Faults, String> {
-        let mut f = self.clone();
-        if let Some(v) = patch.error_rate {
-            f.error_rate = v;
-        }
-        if let Some(v) = patch.throttle_rate {
-            f.throttle_rate = v;
-        }
-        if let Some(v) = patch.latency_ms {
-            f.latency_ms = v;
-        }
-        if let Some(v) = patch.drop_rate {
-            f.drop_rate = v;
-        }
-        if let Some(v) = patch.fail_next_change_orders {
-            f.fail_next_change_orders = v;
-        }
-        if let Some(v) = patch.stall_change_orders {
-            f.stall_change_orders = v;
-        }
-        if let Some(v) = patch.malformed_rate {
-            f.malformed_rate = v;
-        }
-        f.validate("")?;
-        Ok(f)
-    }
-
-    fn validate(&self, prefix: &str) -> Result<(), String> {
-        for (name, v) in [
-            ("errorRate", self.error_rate),
-            ("throttleRate", self.throttle_rate),
-            ("dropRate", self.drop_rate),
-            ("malformedRate", self.malformed_rate),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(format!(
-                    "{prefix}{name}: must be a share between 0 and 1, got {v}"
-                ));
-            }
-        }
-        if self.latency_ms > 600_000 {
-            return Err(format!(
-                "{prefix}latencyMs: at most 600000 (10 minutes), got {}",
-                self.latency_ms
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// A state document that could not be read or does not hold together.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0}")]
@@ -302,123 +202,74 @@ fn path_error<E: std::fmt::Display>(
 impl StateDocument {
     /// Check what serde cannot: references, uniqueness, ranges. The error names the field.
     pub fn validate(&self) -> Result<(), DocumentError> {
-        let err = |s: String| Err(DocumentError(s));
-        let mut key_ids = BTreeSet::new();
-        for (i, k) in self.access_keys.iter().enumerate() {
-            if k.id.trim().is_empty() {
-                return err(format!("accessKeys[{i}].id: must not be empty"));
-            }
-            if k.secret.is_empty() {
-                return err(format!("accessKeys[{i}].secret: must not be empty"));
-            }
-            if !key_ids.insert(k.id.as_str()) {
-                return err(format!(
-                    "accessKeys[{i}].id: duplicate access key id {:?}",
-                    k.id
-                ));
-            }
-            if k.security_token.as_deref() == Some("") {
-                return err(format!(
-                    "accessKeys[{i}].securityToken: must not be empty (leave it out instead)"
-                ));
-            }
-        }
+        self.validate_keys().map_err(DocumentError)?;
         let mut app_ids = BTreeSet::new();
         let mut ecc_ids = BTreeSet::new();
         for (a, app) in self.apps.iter().enumerate() {
             let p = format!("apps[{a}]");
             if app.app_id.trim().is_empty() || app.app_id.contains(',') {
-                return err(format!("{p}.appId: must be non-empty, without commas"));
+                return Err(DocumentError(format!(
+                    "{p}.appId: must be non-empty, without commas"
+                )));
             }
             if !app_ids.insert(app.app_id.as_str()) {
-                return err(format!("{p}.appId: duplicate app id {:?}", app.app_id));
+                return Err(DocumentError(format!(
+                    "{p}.appId: duplicate app id {:?}",
+                    app.app_id
+                )));
             }
-            if crate::edas::endpoint::validate_region(&app.region_id).is_err() {
-                return err(format!(
-                    "{p}.regionId: not a region id: {:?}",
-                    app.region_id
+            validate_app(app, &p, &mut ecc_ids).map_err(DocumentError)?;
+        }
+        self.validate_settings().map_err(DocumentError)?;
+        self.faults.validate("faults.").map_err(DocumentError)?;
+        self.faults
+            .check_app_ids("faults.", &|id| app_ids.contains(id))
+            .map_err(DocumentError)
+    }
+
+    fn validate_keys(&self) -> Result<(), String> {
+        let mut key_ids = BTreeSet::new();
+        for (i, k) in self.access_keys.iter().enumerate() {
+            if k.id.trim().is_empty() {
+                return Err(format!("accessKeys[{i}].id: must not be empty"));
+            }
+            if k.secret.is_empty() {
+                return Err(format!("accessKeys[{i}].secret: must not be empty"));
+            }
+            if !key_ids.insert(k.id.as_str()) {
+                return Err(format!(
+                    "accessKeys[{i}].id: duplicate access key id {:?}",
+                    k.id
                 ));
             }
-            let mut groups = BTreeSet::new();
-            for (g, group) in app.groups.iter().enumerate() {
-                if group.group_id.trim().is_empty() {
-                    return err(format!("{p}.groups[{g}].groupId: must not be empty"));
-                }
-                if !groups.insert(group.group_id.as_str()) {
-                    return err(format!(
-                        "{p}.groups[{g}].groupId: duplicate group id {:?}",
-                        group.group_id
-                    ));
-                }
-            }
-            let group_known = |id: &str| groups.is_empty() || groups.contains(id);
-            let mut ecus = BTreeSet::new();
-            for (u, ecu) in app.ecus.iter().enumerate() {
-                let q = format!("{p}.ecus[{u}]");
-                if ecu.ecu_id.trim().is_empty() || ecu.ecu_id.contains(',') {
-                    return err(format!("{q}.ecuId: must be non-empty, without commas"));
-                }
-                if !ecus.insert(ecu.ecu_id.as_str()) {
-                    return err(format!("{q}.ecuId: duplicate ECU id {:?}", ecu.ecu_id));
-                }
-                if ecu.instance_id.trim().is_empty() {
-                    return err(format!("{q}.instanceId: must not be empty"));
-                }
-                if ecu.ip.trim().is_empty() {
-                    return err(format!("{q}.ip: must not be empty"));
-                }
-                if let Some(g) = &ecu.group_id
-                    && !group_known(g)
-                {
-                    return err(format!("{q}.groupId: group {g:?} is not in {p}.groups"));
-                }
-            }
-            let mut used_ecus = BTreeSet::new();
-            for (c, ecc) in app.eccs.iter().enumerate() {
-                let q = format!("{p}.eccs[{c}]");
-                if ecc.ecc_id.trim().is_empty() || ecc.ecc_id.contains(',') {
-                    return err(format!("{q}.eccId: must be non-empty, without commas"));
-                }
-                if !ecc_ids.insert(ecc.ecc_id.as_str()) {
-                    return err(format!("{q}.eccId: duplicate ECC id {:?}", ecc.ecc_id));
-                }
-                if !ecus.contains(ecc.ecu_id.as_str()) {
-                    return err(format!(
-                        "{q}.ecuId: ECU {:?} is not listed in {p}.ecus",
-                        ecc.ecu_id
-                    ));
-                }
-                if !used_ecus.insert(ecc.ecu_id.as_str()) {
-                    return err(format!(
-                        "{q}.ecuId: ECU {:?} already runs another ECC of this app",
-                        ecc.ecu_id
-                    ));
-                }
-                if let Some(g) = &ecc.group_id
-                    && !group_known(g)
-                {
-                    return err(format!("{q}.groupId: group {g:?} is not in {p}.groups"));
-                }
+            if k.security_token.as_deref() == Some("") {
+                return Err(format!(
+                    "accessKeys[{i}].securityToken: must not be empty (leave it out instead)"
+                ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_settings(&self) -> Result<(), String> {
         let co = &self.change_orders;
         if !co.seconds_per_instance.is_finite()
             || !(0.0..=86_400.0).contains(&co.seconds_per_instance)
         {
-            return err(format!(
+            return Err(format!(
                 "changeOrders.secondsPerInstance: must be between 0 and 86400, got {}",
                 co.seconds_per_instance
             ));
         }
         if !co.batch_wait_seconds.is_finite() || !(0.0..=86_400.0).contains(&co.batch_wait_seconds)
         {
-            return err(format!(
+            return Err(format!(
                 "changeOrders.batchWaitSeconds: must be between 0 and 86400, got {}",
                 co.batch_wait_seconds
             ));
         }
         if !(1..=100).contains(&co.batch_count) {
-            return err(format!(
+            return Err(format!(
                 "changeOrders.batchCount: must be between 1 and 100, got {}",
                 co.batch_count
             ));
@@ -426,13 +277,12 @@ impl StateDocument {
         for name in self.limits.keys() {
             if Operation::from_name(name).is_none() {
                 let known: Vec<&str> = Operation::ALL.iter().map(|o| o.name()).collect();
-                return err(format!(
+                return Err(format!(
                     "limits.{name}: unknown operation (expected one of {})",
                     known.join(", ")
                 ));
             }
         }
-        self.faults.validate("faults.").map_err(DocumentError)?;
         Ok(())
     }
 
@@ -503,6 +353,92 @@ impl StateDocument {
     }
 }
 
+/// One app's region, groups, ECUs and ECCs; `ecc_ids` collects ECC ids across apps.
+fn validate_app<'a>(
+    app: &'a AppDoc,
+    p: &str,
+    ecc_ids: &mut BTreeSet<&'a str>,
+) -> Result<(), String> {
+    if crate::edas::endpoint::validate_region(&app.region_id).is_err() {
+        return Err(format!(
+            "{p}.regionId: not a region id: {:?}",
+            app.region_id
+        ));
+    }
+    let mut groups = BTreeSet::new();
+    for (g, group) in app.groups.iter().enumerate() {
+        if group.group_id.trim().is_empty() {
+            return Err(format!("{p}.groups[{g}].groupId: must not be empty"));
+        }
+        if !groups.insert(group.group_id.as_str()) {
+            return Err(format!(
+                "{p}.groups[{g}].groupId: duplicate group id {:?}",
+                group.group_id
+            ));
+        }
+    }
+    let group_known = |id: &str| groups.is_empty() || groups.contains(id);
+    let ecus = validate_ecus(app, p, &group_known)?;
+    let mut used_ecus = BTreeSet::new();
+    for (c, ecc) in app.eccs.iter().enumerate() {
+        let q = format!("{p}.eccs[{c}]");
+        if ecc.ecc_id.trim().is_empty() || ecc.ecc_id.contains(',') {
+            return Err(format!("{q}.eccId: must be non-empty, without commas"));
+        }
+        if !ecc_ids.insert(ecc.ecc_id.as_str()) {
+            return Err(format!("{q}.eccId: duplicate ECC id {:?}", ecc.ecc_id));
+        }
+        if !ecus.contains(ecc.ecu_id.as_str()) {
+            return Err(format!(
+                "{q}.ecuId: ECU {:?} is not listed in {p}.ecus",
+                ecc.ecu_id
+            ));
+        }
+        if !used_ecus.insert(ecc.ecu_id.as_str()) {
+            return Err(format!(
+                "{q}.ecuId: ECU {:?} already runs another ECC of this app",
+                ecc.ecu_id
+            ));
+        }
+        if let Some(g) = &ecc.group_id
+            && !group_known(g)
+        {
+            return Err(format!("{q}.groupId: group {g:?} is not in {p}.groups"));
+        }
+    }
+    Ok(())
+}
+
+/// An app's ECUs; answers their ids.
+fn validate_ecus<'a>(
+    app: &'a AppDoc,
+    p: &str,
+    group_known: &dyn Fn(&str) -> bool,
+) -> Result<BTreeSet<&'a str>, String> {
+    let mut ecus = BTreeSet::new();
+    for (u, ecu) in app.ecus.iter().enumerate() {
+        let q = format!("{p}.ecus[{u}]");
+        if ecu.ecu_id.trim().is_empty() || ecu.ecu_id.contains(',') {
+            return Err(format!("{q}.ecuId: must be non-empty, without commas"));
+        }
+        if !ecus.insert(ecu.ecu_id.as_str()) {
+            return Err(format!("{q}.ecuId: duplicate ECU id {:?}", ecu.ecu_id));
+        }
+        if ecu.instance_id.trim().is_empty() {
+            return Err(format!("{q}.instanceId: must not be empty"));
+        }
+        if ecu.ip.trim().is_empty() {
+            return Err(format!("{q}.ip: must not be empty"));
+        }
+        if let Some(g) = &ecu.group_id
+            && !group_known(g)
+        {
+            return Err(format!("{q}.groupId: group {g:?} is not in {p}.groups"));
+        }
+    }
+    Ok(ecus)
+}
+
 pub const DEMO_ACCESS_KEY_ID: &str = "demo-access-key-id";
 pub const DEMO_ACCESS_KEY_SECRET: &str = "demo-access-key-secret";
 pub const DEMO_APP_ID: &str = "5e2f7c1a-7d3b-4c59-9a51-0d3e6f1a2b01";
@@ -536,6 +472,19 @@ faults: {errorRate: 0, throttleRate: 0.5, latencyMs: 0, dropRate: 0, failNextCha
         assert_eq!(doc.limits["GetChangeOrderInfo"], 5);
         assert_eq!(doc.access_keys[0].security_token.as_deref(), Some("tok"));
         assert_eq!(doc.faults.fail_next_change_orders, 1);
+        assert_eq!(doc.faults.late_apply, None, "new faults are off by default");
+        let with_new = GOOD.replace(
+            "stallChangeOrders: false}",
+            "stallChangeOrders: false, lateApply: {mode: hang, lateApplyMs: 5, appIds: [app-1]}, \
+             staleReads: {staleReadMs: 10}, asyncForce: {delayMs: 1}}",
+        );
+        let doc = parse_document(&with_new).unwrap();
+        let late = doc.faults.late_apply.unwrap();
+        assert_eq!(
+            (late.mode, late.late_apply_ms),
+            (super::super::LateApplyMode::Hang, 5)
+        );
+        assert_eq!(doc.faults.stale_reads.unwrap().stale_read_ms, 10);
     }
 
     #[test]
@@ -604,6 +553,20 @@ faults: {errorRate: 0, throttleRate: 0.5, latencyMs: 0, dropRate: 0, failNextCha
                 "apps[0].ecus[0]",
             ),
             (r#"{"apps":[{"appId":5}]}"#.to_string(), "apps[0].appId"),
+            (
+                GOOD.replace(
+                    "stallChangeOrders: false}",
+                    "stallChangeOrders: false, lateApply: {lateApplyMs: 5, appIds: [nope]}}",
+                ),
+                "faults.lateApply.appIds[0]",
+            ),
+            (
+                GOOD.replace(
+                    "stallChangeOrders: false}",
+                    "stallChangeOrders: false, partialEcuList: {mode: sometimes}}",
+                ),
+                "faults.partialEcuList.mode",
+            ),
         ];
         for (text, field) in cases {
             let e = parse_document(&text).unwrap_err().to_string();

@@ -1,6 +1,14 @@
 //! The EDAS simulator: serves the EDAS 2017-08-01 ROA API (the operations in
 //! [`crate::edas::Operation`]) over HTTP with the real gateway's signatures, errors, rate limits
-//! and injected faults, plus unsigned `/_sim/*` admin endpoints. See `src/sim/README.md`.
+//! and injected faults, plus unsigned `/_sim/*` admin endpoints (README, "The EDAS
+//! simulator"). [`InProcessEdas`] serves the same operations, faults and call log without HTTP.
+//!
+//! Modules by concern: `clock` (wall or manual time), `document` (the state document),
+//! `model` (apps, ECCs, orders), `orders` (the change-order machine), `ops` (one method per
+//! EDAS operation), `faults` (what can go wrong), `lag` (late applies, async removals, stale
+//! reads), `gateway` (keys, nonces, rate windows, call log), `auth` (signatures), `api` (the
+//! pipeline every call goes through), `admin` (`/_sim/*` and console actions), `state` (the
+//! shared handle), `server` (HTTP), `inprocess` (the `EdasApi` without HTTP).
 //!
 //! In-process use (tests):
 //!
@@ -15,21 +23,41 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
+mod api;
 pub mod auth;
+pub mod clock;
 pub mod document;
 pub mod error;
+pub mod faults;
+pub mod gateway;
+pub mod inprocess;
+mod lag;
+pub mod model;
+mod ops;
+mod orders;
 pub mod server;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
+pub use admin::{
+    AdminError, AppSnapshot, ChangeOrderSnapshot, ConsoleOrderRequest, EccSnapshot,
+    EndOrderRequest, StateSnapshot,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use document::{
     AccessKeyDoc, AppDoc, BatchType, ChangeOrderSettings, DEMO_ACCESS_KEY_ID,
-    DEMO_ACCESS_KEY_SECRET, DEMO_APP_ID, DEMO_WORKER_ID, DocumentError, EccDoc, EcuDoc, Faults,
-    FaultsPatch, GroupDoc, StateDocument, parse_document,
+    DEMO_ACCESS_KEY_SECRET, DEMO_APP_ID, DEMO_WORKER_ID, DocumentError, EccDoc, EcuDoc, GroupDoc,
+    StateDocument, parse_document,
 };
-pub use state::{
-    AdminError, AppSnapshot, CallRecord, ChangeOrderSnapshot, Clock, ConsoleOrderRequest,
-    EccSnapshot, ManualClock, SimState, StateSnapshot, SystemClock,
+pub use faults::{
+    AsyncForce, DuplicateRows, Faults, FaultsPatch, LateApply, LateApplyMode, PartialEcuList,
+    PartialEcuListMode, StaleReads,
 };
+pub use gateway::{CallRecord, LateResult, scale_in_attempts_per_ecc};
+pub use inprocess::InProcessEdas;
+pub use state::SimState;
 
 use crate::cli::SimulateArgs;
 use hyper_util::rt::TokioIo;
@@ -155,9 +183,11 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 /// HTTP/1.1 on one connection. A response marked [`server::DropConnection`] becomes a service
-/// error, on which hyper closes the connection without writing anything. No timer is set on
-/// purpose: hyper's header-read timeout also runs while a keep-alive connection is idle, and
-/// closing idle connections would race clients reusing pooled ones.
+/// error, on which hyper closes the connection without writing anything; one marked
+/// [`server::HangConnection`] does the same after holding the connection (the client gives up
+/// first, or the simulator shuts down). No timer is set on purpose: hyper's header-read
+/// timeout also runs while a keep-alive connection is idle, and closing idle connections would
+/// race clients reusing pooled ones.
 async fn serve_connection(stream: tokio::net::TcpStream, app: axum::Router) {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
@@ -166,6 +196,10 @@ async fn serve_connection(stream: tokio::net::TcpStream, app: axum::Router) {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
+            if let Some(server::HangConnection(hold)) = resp.extensions().get().copied() {
+                tokio::time::sleep(hold).await;
+                return Err(Dropped);
+            }
             if resp.extensions().get::<server::DropConnection>().is_some() {
                 return Err(Dropped);
             }
