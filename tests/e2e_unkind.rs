@@ -169,7 +169,12 @@ async fn e2e_late_applied_scale_in_is_adopted_never_resent() {
         let max = s.max_attempts().await;
         let removed = s.declared_removed(&keep).await;
         assert_eq!(s.sim.eccs(&s.app).await, keep, "{mode}");
-        assert_eq!(max, 1, "{mode}: an ECC was named twice: {:?}", s.attempts().await);
+        assert_eq!(
+            max,
+            1,
+            "{mode}: an ECC was named twice: {:?}",
+            s.attempts().await
+        );
         assert_eq!(removed, 0, "{mode}");
         let late = s
             .sim
@@ -339,8 +344,7 @@ async fn e2e_async_forced_scale_in_is_never_resent() {
             attempts_max: max,
             declared_removed: removed,
             min_violations: 0,
-            result: "stalled (ForcedRemovalNotObserved) until the ECCs left, then converged"
-                .into(),
+            result: "stalled (ForcedRemovalNotObserved) until the ECCs left, then converged".into(),
         },
     );
 }
@@ -394,7 +398,12 @@ async fn e2e_order_aborted_by_a_person_is_not_resent() {
     .await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     let max = s.max_attempts().await;
-    assert_eq!(max, 1, "the aborted order was re-sent: {:?}", s.attempts().await);
+    assert_eq!(
+        max,
+        1,
+        "the aborted order was re-sent: {:?}",
+        s.attempts().await
+    );
     assert!(
         s.events("ChangeOrderAborted")
             .iter()
@@ -421,7 +430,9 @@ async fn e2e_order_aborted_by_a_person_is_not_resent() {
             attempts_max: max,
             declared_removed: removed,
             min_violations: 0,
-            result: "stalled (AbortedByUser), 0 re-sends in 20 s; converged after the retry annotation".into(),
+            result:
+                "stalled (AbortedByUser), 0 re-sends in 20 s; converged after the retry annotation"
+                    .into(),
         },
     );
 }

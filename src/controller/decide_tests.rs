@@ -299,7 +299,11 @@ fn failures_and_unknown_codes_are_never_successes() {
         assert_eq!(v.send, None, "status {code}");
         assert_eq!(v.counters, vec!["failed"], "status {code}");
         assert_eq!(v.status.consecutive_failures, Some(1), "status {code}");
-        assert_eq!(reason_of(&v.outcome), reason::CHANGE_ORDER_FAILED, "status {code}");
+        assert_eq!(
+            reason_of(&v.outcome),
+            reason::CHANGE_ORDER_FAILED,
+            "status {code}"
+        );
         assert!(
             v.notes
                 .iter()

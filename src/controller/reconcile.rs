@@ -150,7 +150,7 @@ async fn send(
             return Err(PassError::Edas(e, Some(Box::new(st))));
         }
     };
-    Ok(decide::after_send(v, result, now.max(now_ms())))
+    Ok(decide::after_send(v, result, now))
 }
 
 /// The fence in a cluster: the intent write is conditional on the resourceVersion the pass
