@@ -544,7 +544,6 @@ async fn e2e_resource_being_deleted_makes_no_edas_calls() {
         (reason(&s.obj(), "Synced") == "Terminating").then_some(())
     })
     .await;
-    s.sim.post("/_sim/calls/clear", &json!({})).await;
     let before = s.sim.calls().await.len();
     tokio::time::sleep(Duration::from_secs(12)).await;
     let after = s.sim.calls().await.len();
