@@ -74,7 +74,22 @@ if compgen -G "$EDAS_E2E_LOG_DIR/reliability/*.md" >/dev/null; then
     echo "from the simulator's own change orders (an ECC covered by two orders that did not fail) and"
     echo "from its call log (a ScaleIn naming an ECC that an earlier, not failed order covered)."
     echo
+    cat hack/invariants.md
+    echo
     for f in "$EDAS_E2E_LOG_DIR"/reliability/*.md; do cat "$f"; echo; done
+    if compgen -G "$EDAS_E2E_LOG_DIR/unkind/*.row" >/dev/null; then
+      echo "## 4b. EDAS misbehaving"
+      echo
+      echo "Each behaviour of the unkind simulator against the operator on a real kube-apiserver"
+      echo "(tests/e2e_unkind.rs). Attempts count every ScaleInApplication call that reached the"
+      echo "simulator naming the ECC: accepted, refused, dropped, timed out or late-applied."
+      echo "Hold-offs in these runs: --edas-timeout 5s, --read-lag-holdoff 8s, --forced-holdoff 15s."
+      echo
+      echo "| behaviour | ScaleIn attempts per ECC (max) | declared members removed | minRemaining violations | result |"
+      echo "|---|---|---|---|---|"
+      cat "$EDAS_E2E_LOG_DIR"/unkind/*.row
+      echo
+    fi
     echo "## 5. Bad input"
     echo
     echo "| figure | value |"
