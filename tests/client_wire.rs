@@ -34,46 +34,9 @@ const CO_ID: &str = "1074f3e2-e974-4a0e-8b1c-7c8d9e0f1a2b";
 const NEW_CO_ID: &str = "ddf5a4c7-a507-4a6e-9d6e-0123456789ab";
 
 // ------------------------------------------------------------------------------ bodies
-// EDAS answers, in tests/fixtures/ (shared with tests/parser_props.rs).
-
-/// raw-requests.txt, [core-v2] ScaleInApplication, "SDK returned" (verbatim).
-const SCALE_IN_OK: &str = include_str!("fixtures/scale_in_ok.json");
-
-/// raw-requests.txt, [tea-v3] ScaleInApplication: the same reply without RequestId, as the
-/// SDK model has it (fact sheet §9.8).
-const SCALE_IN_OK_NO_REQUEST_ID: &str = include_str!("fixtures/scale_in_ok_no_request_id.json");
-
-/// raw-requests.txt, [core-v2] QueryApplicationStatus. The file prints only the first ~300
-/// characters; this keeps that prefix verbatim (up to `"EccList": {"Ecc": [{"EccI`) and
-/// completes it with the fields and wrappers of fact sheet §4 (ECC fields as the tea-v3 line
-/// shows them: AppId, AppState 7, ContainerStatus "", CreateTime 1573626207270, EccId, ...).
-/// The second ECC has an empty `Ip`, which the client fills from the ECU list.
-const QUERY_STATUS_OK: &str = include_str!("fixtures/query_application_status_ok.json");
-
-/// raw-requests.txt, [tea-v2] GetChangeOrderInfo, "SDK returned" (verbatim, complete there).
-const CHANGE_ORDER_OK: &str = include_str!("fixtures/get_change_order_info_ok.json");
-
-/// Fact sheet §7, ListRecentChangeOrder: wrapper `ChangeOrderList.ChangeOrder`, Status int,
-/// CreateTime/FinishTime as "YYYY-MM-DD HH:MM:SS" strings.
-const RECENT_ORDERS_OK: &str = include_str!("fixtures/list_recent_change_order_ok.json");
-
-/// Fact sheet §7, ListApplication: `ApplicationList.Application`, ClusterType an int.
-const LIST_APPS_OK: &str = include_str!("fixtures/list_application_ok.json");
-
-/// Fact sheet §7, GetApplication: key `Application`, ClusterType a string here.
-const GET_APP_OK: &str = include_str!("fixtures/get_application_ok.json");
-
-/// raw-requests.txt error demo: HTTP 400, string Code, RequestId LOCAL-ERR-1.
-const SIGNATURE_MISMATCH: &str = include_str!("fixtures/signature_does_not_match.json");
-
-/// raw-requests.txt error demo: HTTP 200 whose body Code is 601 (verbatim).
-const BUSINESS_601: &str = include_str!("fixtures/business_601.json");
-
-/// Fact sheet §8: Throttling.User, HTTP 400 ("denied due to user flow control").
-const THROTTLED: &str = include_str!("fixtures/throttling_user.json");
-
-/// Fact sheet §8: ServiceUnavailable, HTTP 503.
-const UNAVAILABLE: &str = include_str!("fixtures/service_unavailable.json");
+// EDAS answers: tests/fixtures/*.json, named in tests/fixtures/mod.rs.
+mod fixtures;
+use fixtures::*;
 
 const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n</body>\r\n</html>\r\n";
 
@@ -1444,12 +1407,6 @@ async fn absurd_retry_after_hints_are_clamped_to_a_minute() {
 }
 
 // ------------------------------------------------------------------------------ unknown outcomes
-
-/// Fact sheet §8: EDAS's own internal error as a body `Code` (its common-error page: 500).
-const BUSINESS_500: &str = include_str!("fixtures/business_500.json");
-
-/// Fact sheet §8: the gateway's `InternalError` (documented with HTTP 500).
-const INTERNAL_ERROR: &str = include_str!("fixtures/internal_error.json");
 
 /// `INTERNAL_ERROR` with its `Code` replaced.
 fn gateway_body(code: &str) -> String {

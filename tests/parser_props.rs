@@ -37,20 +37,9 @@ fn config() -> ProptestConfig {
 
 // ------------------------------------------------------------------------------ valid bodies
 
-/// raw-requests.txt, ScaleInApplication success (verbatim).
-const SCALE_IN_OK: &str = include_str!("fixtures/scale_in_ok.json");
-/// raw-requests.txt, GetChangeOrderInfo success (verbatim).
-const CHANGE_ORDER_OK: &str = include_str!("fixtures/get_change_order_info_ok.json");
-/// QueryApplicationStatus (raw-requests.txt prefix, completed per fact sheet §4).
-const QUERY_STATUS_OK: &str = include_str!("fixtures/query_application_status_ok.json");
-/// ListRecentChangeOrder (fact sheet §7).
-const RECENT_ORDERS_OK: &str = include_str!("fixtures/list_recent_change_order_ok.json");
-/// ListApplication (fact sheet §7).
-const LIST_APPS_OK: &str = include_str!("fixtures/list_application_ok.json");
-/// GetApplication (fact sheet §7).
-const GET_APP_OK: &str = include_str!("fixtures/get_application_ok.json");
-/// Gateway error (raw-requests.txt error demo).
-const GATEWAY_400: &str = include_str!("fixtures/signature_does_not_match.json");
+// The valid bodies: tests/fixtures/*.json, named in tests/fixtures/mod.rs.
+mod fixtures;
+use fixtures::*;
 
 const VALID: &[&str] = &[
     SCALE_IN_OK,
@@ -348,7 +337,8 @@ fn valid_bodies_decode_as_success() {
         .expect("apps");
     check_decode::<wire::GetApplicationResponse>(200, GET_APP_OK.as_bytes(), h.clone())
         .expect("app");
-    let e = check_decode::<wire::Envelope>(400, GATEWAY_400.as_bytes(), h).expect_err("gateway");
+    let e =
+        check_decode::<wire::Envelope>(400, SIGNATURE_MISMATCH.as_bytes(), h).expect_err("gateway");
     assert!(matches!(e, EdasError::Gateway { .. }));
 }
 
