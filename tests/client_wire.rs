@@ -1606,3 +1606,25 @@ async fn redirects_are_not_followed_and_a_redirected_scale_in_is_outcome_unknown
         );
     }
 }
+
+#[tokio::test]
+async fn task_error_text_of_a_change_order_has_no_secret() {
+    let mut body: serde_json::Value = serde_json::from_str(CHANGE_ORDER_OK).expect("fixture");
+    body["changeOrderInfo"]["PipelineInfoList"]["PipelineInfo"][0]["StageDetailList"] = serde_json::json!({
+        "StageDetailDTO": [{"TaskList": {"TaskInfoDTO": [{
+            "TaskErrorCode": "E1",
+            "TaskErrorMessage": format!("agent used {SECRET} and sts-TOKEN-x; string to sign is:GET")
+        }]}}]
+    });
+    let server = Server::start(vec![json(200, &body.to_string())]).await;
+    let c = client_with(
+        config_for(server.addr, SignatureAlgorithm::RoaV2, 1),
+        Credentials::new(AK, SECRET, Some("sts-TOKEN-x".into())),
+    );
+    let co = c.get_change_order_info(CO_ID).await.expect("order");
+    let error = co.pipelines[0].error.as_deref().expect("task error");
+    assert_eq!(
+        error,
+        "E1: agent used <redacted> and <redacted>; string to sign is:<redacted>"
+    );
+}

@@ -2,7 +2,7 @@
 //! status, retries reads with backoff and jitter, and never re-sends a mutation.
 
 use super::budget::{CallBudget, Priority};
-use super::error::{EdasError, MutationOutcome, TransportKind, mutation_outcome};
+use super::error::{EdasError, MutationOutcome, TransportKind, mutation_outcome, redact_text};
 use super::signer::{self, SignatureAlgorithm, SigningKey, UnsignedRequest};
 use super::{
     AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, CoStatus, Credentials,
@@ -685,7 +685,14 @@ impl EdasApi for EdasClient {
         let info = r
             .change_order_info
             .ok_or_else(|| missing(op.name(), "changeOrderInfo", rid.clone()))?;
-        change_order_from_wire(info, rid)
+        let mut detail = change_order_from_wire(info, rid)?;
+        // A task's error text reaches status and events like an error message does.
+        for p in &mut detail.pipelines {
+            if let Some(e) = p.error.as_mut() {
+                *e = redact_text(e, &self.secrets());
+            }
+        }
+        Ok(detail)
     }
 
     async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>> {
