@@ -3,10 +3,13 @@
 #   1. builds (once, cached under ~/.cache/edas-operator) kube-apiserver, kubectl and etcd,
 #   2. installs (once, cached) the official EDAS Python SDKs into a venv,
 #   3. starts a real etcd + kube-apiserver on loopback,
-#   4. runs `cargo test --all-targets` with EDAS_REQUIRE_E2E=1 (a missing control plane fails),
+#   4. runs `cargo test --all-targets ... -- --include-ignored` with EDAS_REQUIRE_E2E=1: the e2e
+#      tests are #[ignore]d (plain `cargo test` lists them as ignored), this runs them; a missing
+#      control plane or Python SDK fails,
 #   5. checks that the e2e tests ran and that no secret value reached any log, event, status
 #      or metric, and prints the Kubernetes version and the e2e count.
-# Extra arguments go to `cargo test` (e.g. hack/test.sh e2e_ to run only the e2e tests).
+# Extra arguments go to `cargo test` (e.g. hack/test.sh e2e_ to run only the e2e tests); those
+# after a `--` go to the test binaries, after --include-ignored (hack/test.sh e2e_ -- --nocapture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +29,22 @@ export EDAS_REQUIRE_E2E=1
 export EDAS_E2E_LOG_DIR="$CP/logs"
 mkdir -p "$EDAS_E2E_LOG_DIR"
 
+# Split the arguments at the first `--`: before it for cargo, after it for the test binaries.
+cargo_args=()
+test_args=(--include-ignored)
+to_tests=0
+for arg in "$@"; do
+  if [[ $to_tests -eq 0 && $arg == -- ]]; then
+    to_tests=1
+  elif [[ $to_tests -eq 0 ]]; then
+    cargo_args+=("$arg")
+  else
+    test_args+=("$arg")
+  fi
+done
+
 status=0
-cargo test --all-targets --no-fail-fast "$@" 2>&1 | tee "$CP/cargo-test.log" || status=$?
+cargo test --all-targets --no-fail-fast "${cargo_args[@]}" -- "${test_args[@]}" 2>&1 | tee "$CP/cargo-test.log" || status=$?
 if [[ $status -ne 0 ]]; then
   echo "cargo test failed (exit $status); logs in $EDAS_E2E_LOG_DIR" >&2
   cp -r "$EDAS_E2E_LOG_DIR" "${TMPDIR:-/tmp}/edas-operator-failed-logs" 2>/dev/null || true

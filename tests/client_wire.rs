@@ -34,46 +34,9 @@ const CO_ID: &str = "1074f3e2-e974-4a0e-8b1c-7c8d9e0f1a2b";
 const NEW_CO_ID: &str = "ddf5a4c7-a507-4a6e-9d6e-0123456789ab";
 
 // ------------------------------------------------------------------------------ bodies
-
-/// raw-requests.txt, [core-v2] ScaleInApplication, "SDK returned" (verbatim).
-const SCALE_IN_OK: &str = r#"{"ChangeOrderId": "ddf5a4c7-a507-4a6e-9d6e-0123456789ab", "Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-1"}"#;
-
-/// raw-requests.txt, [tea-v3] ScaleInApplication: the same reply without RequestId, as the
-/// SDK model has it (fact sheet §9.8).
-const SCALE_IN_OK_NO_REQUEST_ID: &str = r#"{"ChangeOrderId": "ddf5a4c7-a507-4a6e-9d6e-0123456789ab", "Code": 200, "Message": "success"}"#;
-
-/// raw-requests.txt, [core-v2] QueryApplicationStatus. The file prints only the first ~300
-/// characters; this keeps that prefix verbatim (up to `"EccList": {"Ecc": [{"EccI`) and
-/// completes it with the fields and wrappers of fact sheet §4 (ECC fields as the tea-v3 line
-/// shows them: AppId, AppState 7, ContainerStatus "", CreateTime 1573626207270, EccId, ...).
-/// The second ECC has an empty `Ip`, which the client fills from the ECU list.
-const QUERY_STATUS_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-2", "AppInfo": {"Application": {"ApplicationId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "Name": "demo", "ClusterId": "c-1", "InstanceCount": 2, "RunningInstanceCount": 2, "Port": 8080, "RegionId": "cn-hangzhou"}, "EccList": {"Ecc": [{"EccId": "7040f221-42df-48e8-9a8c-1d2e3f4a5b6c", "AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "AppState": 7, "ContainerStatus": "", "CreateTime": 1573626207270, "EcuId": "ecu-0001", "GroupId": "grp-0001", "Ip": "192.168.0.11", "TaskState": 2, "UpdateTime": 1573626207270, "VpcId": "vpc-1"}, {"EccId": "8151a332-53ef-49f9-ab9d-2e3f4a5b6c7d", "AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "AppState": 7, "ContainerStatus": "", "CreateTime": 1573626207270, "EcuId": "ecu-0002", "GroupId": "grp-0001", "Ip": "", "TaskState": 2, "UpdateTime": 1573626207270, "VpcId": "vpc-1"}]}, "EcuList": {"Ecu": [{"EcuId": "ecu-0001", "InstanceId": "i-bp1aaaaaaaaaaaaaaaa1", "IpAddr": "192.168.0.11", "Name": "host-1", "Online": true, "DockerEnv": false, "AvailableCpu": 2, "AvailableMem": 2048, "GroupId": "grp-0001", "RegionId": "cn-hangzhou", "ZoneId": "cn-hangzhou-h", "VpcId": "vpc-1", "UserId": "1234", "HeartbeatTime": 1573626207270, "CreateTime": 1573626207270, "UpdateTime": 1573626207270}, {"EcuId": "ecu-0002", "InstanceId": "i-bp1aaaaaaaaaaaaaaaa2", "IpAddr": "192.168.0.12", "Name": "host-2", "Online": true, "DockerEnv": false, "AvailableCpu": 2, "AvailableMem": 2048, "GroupId": "grp-0001", "RegionId": "cn-hangzhou", "ZoneId": "cn-hangzhou-h", "VpcId": "vpc-1", "UserId": "1234", "HeartbeatTime": 1573626207270, "CreateTime": 1573626207270, "UpdateTime": 1573626207270}]}, "GroupList": {"Group": [{"GroupId": "grp-0001", "GroupName": "_DEFAULT_GROUP", "GroupType": 0, "AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "ClusterId": "c-1", "AppVersionId": "", "PackageVersionId": "", "CreateTime": 1573626207270, "UpdateTime": 1573626207270}]}, "DeployRecordList": {"DeployRecord": []}}}"#;
-
-/// raw-requests.txt, [tea-v2] GetChangeOrderInfo, "SDK returned" (verbatim, complete there).
-const CHANGE_ORDER_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-3", "changeOrderInfo": {"BatchCount": 1, "BatchType": "Automatic", "ChangeOrderId": "1074f3e2-e974-4a0e-8b1c-7c8d9e0f1a2b", "CoType": "Application Scale In", "PipelineInfoList": {"PipelineInfo": [{"PipelineId": "0ac6b5f8-8b2f-4c1e-9d3a-8d9e0f1a2b3c", "PipelineName": "Batch 1", "PipelineStatus": 1}]}, "Status": 1}}"#;
-
-/// Fact sheet §7, ListRecentChangeOrder: wrapper `ChangeOrderList.ChangeOrder`, Status int,
-/// CreateTime/FinishTime as "YYYY-MM-DD HH:MM:SS" strings.
-const RECENT_ORDERS_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-4", "ChangeOrderList": {"ChangeOrder": [{"ChangeOrderId": "1074f3e2-e974-4a0e-8b1c-7c8d9e0f1a2b", "AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "GroupId": "grp-0001", "Status": 1, "CoType": "Application Scale In", "CoTypeCode": "CoScaleIn", "BatchCount": 1, "BatchType": "Automatic", "Source": "pop", "ChangeOrderDescription": "scale in 2", "CreateTime": "2019-11-13 14:23:46", "FinishTime": "", "CreateUserId": "1234", "UserId": "1234"}, {"ChangeOrderId": "0f0e0d0c-0b0a-4090-8070-605040302010", "AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "GroupId": "grp-0001", "Status": 2, "CoType": "Deploy Application", "CoTypeCode": "CoDeploy", "BatchCount": 2, "BatchType": "Manual", "Source": "console", "ChangeOrderDescription": "", "CreateTime": "2019-11-12 10:00:00", "FinishTime": "2019-11-12 10:05:00", "CreateUserId": "1234", "UserId": "1234"}]}}"#;
-
-/// Fact sheet §7, ListApplication: `ApplicationList.Application`, ClusterType an int.
-const LIST_APPS_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-5", "ApplicationList": {"Application": [{"AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "Name": "demo", "ApplicationType": "FatJar", "ClusterId": "c-1", "ClusterType": 2, "State": "RUNNING", "Instances": 2, "RunningInstanceCount": 2, "RegionId": "cn-hangzhou", "NamespaceId": "cn-hangzhou", "K8sNamespace": "", "ResourceGroupId": "", "Port": 8080, "SlbIp": "", "SlbPort": 0, "SlbListenerPort": 0, "ExtSlbIp": "", "ExtSlbListenerPort": 0, "BuildPackageId": 59, "CreateTime": 1573626207270}, {"AppId": "5a5a5a5a-0000-4000-8000-000000000002", "Name": "other", "ApplicationType": "War", "ClusterId": "c-2", "ClusterType": 2, "State": "STOPPED", "Instances": 0, "RunningInstanceCount": 0, "RegionId": "cn-hangzhou:prod", "Port": 8080, "BuildPackageId": 59, "CreateTime": 1573626207999}]}}"#;
-
-/// Fact sheet §7, GetApplication: key `Application`, ClusterType a string here.
-const GET_APP_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-6", "Application": {"AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "Name": "demo", "Description": "", "Owner": "1234", "UserId": "1234", "Email": "", "RegionId": "cn-hangzhou", "NameSpace": "cn-hangzhou", "ClusterId": "c-1", "ClusterType": "2", "ApplicationType": "FatJar", "InstanceCount": 2, "RunningInstanceCount": 2, "Cpu": 1, "Memory": 1024, "Port": 8080, "HealthCheckUrl": "", "EnablePortCheck": true, "EnableUrlCheck": false, "Dockerize": false, "BuildPackageId": 59, "SlbId": "", "SlbIp": "", "SlbName": "", "SlbPort": 0, "SlbInfo": "", "ExtSlbId": "", "ExtSlbIp": "", "ExtSlbName": "", "ResourceGroupId": "", "HaveManageAccess": "true", "WorkloadType": "", "AppPhase": "", "CreateTime": 1573626207270}}"#;
-
-/// raw-requests.txt error demo: HTTP 400, string Code, RequestId LOCAL-ERR-1.
-const SIGNATURE_MISMATCH: &str = r#"{"RequestId": "LOCAL-ERR-1", "HostId": "edas.cn-hangzhou.aliyuncs.com", "Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched with our calculation. server string to sign is:POST\n...", "Recommend": "https://api.aliyun.com/troubleshoot?q=SignatureDoesNotMatch"}"#;
-
-/// raw-requests.txt error demo: HTTP 200 whose body Code is 601 (verbatim).
-const BUSINESS_601: &str =
-    r#"{"Code": 601, "Message": "synthetic business error", "RequestId": "LOCAL-ERR-2"}"#;
-
-/// Fact sheet §8: Throttling.User, HTTP 400 ("denied due to user flow control").
-const THROTTLED: &str = r#"{"RequestId": "LOCAL-ERR-3", "HostId": "edas.cn-hangzhou.aliyuncs.com", "Code": "Throttling.User", "Message": "Request was denied due to user flow control."}"#;
-
-/// Fact sheet §8: ServiceUnavailable, HTTP 503.
-const UNAVAILABLE: &str = r#"{"RequestId": "LOCAL-ERR-4", "HostId": "edas.cn-hangzhou.aliyuncs.com", "Code": "ServiceUnavailable", "Message": "The request has failed due to a temporary failure of the server."}"#;
+// EDAS answers: tests/fixtures/*.json, named in tests/fixtures/mod.rs.
+mod fixtures;
+use fixtures::*;
 
 const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>Tengine</center>\r\n</body>\r\n</html>\r\n";
 
@@ -1441,4 +1404,227 @@ async fn absurd_retry_after_hints_are_clamped_to_a_minute() {
             .expect_err("throttled");
         assert_eq!(e.retry_after(), Some(expected), "{header}: {value}");
     }
+}
+
+// ------------------------------------------------------------------------------ unknown outcomes
+
+/// `INTERNAL_ERROR` with its `Code` replaced.
+fn gateway_body(code: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(INTERNAL_ERROR).expect("fixture");
+    v["Code"] = code.into();
+    v.to_string()
+}
+
+/// Send one ScaleIn (or ScaleOut) against a server that answers `reply` first and a success
+/// after it; return the error and how many requests reached the server.
+async fn mutation_against(reply: Reply, scale_out: bool) -> (EdasError, usize) {
+    let server = Server::start(vec![reply, json(200, SCALE_IN_OK)]).await;
+    let c = client(&server, 4);
+    let result = if scale_out {
+        c.scale_out_application(APP_ID, "grp-0001", &["ecu-1".into()])
+            .await
+            .map(Some)
+    } else {
+        c.scale_in_application(APP_ID, &eccs(), false).await
+    };
+    let e = result.expect_err("the first answer is an error");
+    (e, server.count())
+}
+
+#[tokio::test]
+async fn body_code_500_on_scale_in_is_outcome_unknown_and_sent_once() {
+    for status in [200, 400, 500] {
+        for scale_out in [false, true] {
+            let (e, sent) = mutation_against(json(status, BUSINESS_500), scale_out).await;
+            let EdasError::OutcomeUnknown { source, .. } = &e else {
+                panic!("HTTP {status}: expected OutcomeUnknown, got {e:?}");
+            };
+            assert!(
+                matches!(source.as_ref(), EdasError::Business { code: 500, .. }),
+                "{source:?}"
+            );
+            assert_eq!(e.request_id(), Some("LOCAL-ERR-5"));
+            assert_eq!(sent, 1, "HTTP {status}: a mutation is never re-sent");
+        }
+    }
+}
+
+#[tokio::test]
+async fn server_fault_gateway_codes_on_scale_in_are_outcome_unknown_whatever_the_http_status() {
+    for code in [
+        "InternalError",
+        "INTERNAL_ERROR",
+        "ServiceUnavailable",
+        "GatewayTimeout",
+    ] {
+        for status in [200, 400, 500, 503, 504] {
+            for scale_out in [false, true] {
+                let (e, sent) =
+                    mutation_against(json(status, &gateway_body(code)), scale_out).await;
+                assert!(
+                    e.is_outcome_unknown(),
+                    "{code} with HTTP {status} (scale out {scale_out}): {e:?}"
+                );
+                assert_eq!(sent, 1, "{code} with HTTP {status}: sent once");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn replayed_nonce_on_scale_in_is_outcome_unknown_and_sent_once() {
+    // The client signs every request with a fresh nonce: SignatureNonceUsed means an earlier
+    // copy of this very request reached the gateway (a retrying proxy), and may have applied.
+    let (e, sent) = mutation_against(json(400, &gateway_body("SignatureNonceUsed")), false).await;
+    assert!(e.is_outcome_unknown(), "{e:?}");
+    assert_eq!(sent, 1);
+}
+
+#[tokio::test]
+async fn refusals_on_scale_in_are_known_not_applied_and_sent_once() {
+    for (status, body) in [
+        (400, SIGNATURE_MISMATCH.to_string()),
+        (404, gateway_body("InvalidAccessKeyId.NotFound")),
+        (403, gateway_body("Forbidden.RAM")),
+        (400, gateway_body("MissingParameter")),
+        (400, THROTTLED.to_string()),
+        (200, BUSINESS_601.to_string()),
+    ] {
+        let (e, sent) = mutation_against(json(status, &body), false).await;
+        assert!(!e.is_outcome_unknown(), "HTTP {status} {body}: {e:?}");
+        assert_eq!(sent, 1);
+    }
+}
+
+// ------------------------------------------------------------------------------ secrets
+
+#[tokio::test]
+async fn secrets_echoed_by_the_server_never_reach_the_error_text() {
+    const STS_SECRET: &str = "sts-SECRET-never-shown-41b7";
+    const TOKEN: &str = "CAIS+sts/TOKEN-never-shown-9e2d==";
+    let echo = format!(
+        "Specified signature is not matched with our calculation. \
+         Server String To Sign Is:POST\napplication/json\n\n\n\
+         Wed, 15 Jan 2025 08:00:00 GMT\nx-acs-action:ScaleInApplication\n\
+         x-acs-security-token:{TOKEN}\nx-acs-version:2017-08-01\n/pop/v5/changeorder/co_scale_in"
+    );
+    let mut mismatch: serde_json::Value =
+        serde_json::from_str(SIGNATURE_MISMATCH).expect("fixture");
+    mismatch["Message"] = echo.into();
+    let mut business: serde_json::Value = serde_json::from_str(BUSINESS_601).expect("fixture");
+    business["Message"] = format!("key secret {STS_SECRET} and token {TOKEN} rejected").into();
+    let replies = [
+        json(400, &mismatch.to_string()),
+        json(200, &business.to_string()),
+        // Not JSON: a Decode error quoting the body.
+        Reply::Http {
+            status: 502,
+            content_type: "text/html",
+            headers: vec![],
+            body: format!("<html>token {TOKEN} secret {STS_SECRET}</html>"),
+        },
+        // Not JSON in HTTP 200, URL-encoded.
+        Reply::Http {
+            status: 200,
+            content_type: "text/plain",
+            headers: vec![],
+            body: format!(
+                "token={}",
+                url::form_urlencoded::byte_serialize(TOKEN.as_bytes()).collect::<String>()
+            ),
+        },
+    ];
+    for reply in replies {
+        for scale_in in [false, true] {
+            let server = Server::start(vec![reply.clone()]).await;
+            let c = client_with(
+                config_for(server.addr, SignatureAlgorithm::RoaV2, 1),
+                Credentials::new(AK, STS_SECRET, Some(TOKEN.to_string())),
+            );
+            let e = if scale_in {
+                c.scale_in_application(APP_ID, &eccs(), false)
+                    .await
+                    .expect_err("error")
+            } else {
+                c.get_change_order_info(CO_ID).await.expect_err("error")
+            };
+            let encoded: String = url::form_urlencoded::byte_serialize(TOKEN.as_bytes()).collect();
+            for text in [e.to_string(), format!("{e:?}"), format!("{e:#?}")] {
+                for secret in [STS_SECRET, TOKEN, encoded.as_str(), "x-acs-security-token"] {
+                    assert!(!text.contains(secret), "{secret} in {text}");
+                }
+            }
+            assert_eq!(server.count(), 1);
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ redirects
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_a_redirected_scale_in_is_outcome_unknown() {
+    for status in [301, 302, 303, 307, 308] {
+        let elsewhere =
+            Server::start(vec![json(200, SCALE_IN_OK), json(200, CHANGE_ORDER_OK)]).await;
+        let redirect = Reply::Http {
+            status,
+            content_type: "text/plain",
+            headers: vec![(
+                "Location",
+                format!("http://{}/pop/v5/changeorder/co_scale_in", elsewhere.addr),
+            )],
+            body: String::new(),
+        };
+        let server = Server::start(vec![redirect.clone(), redirect]).await;
+        let c = client(&server, 4);
+
+        let e = c
+            .scale_in_application(APP_ID, &eccs(), false)
+            .await
+            .expect_err("redirect");
+        let EdasError::OutcomeUnknown { source, .. } = &e else {
+            panic!("HTTP {status}: expected OutcomeUnknown, got {e:?}");
+        };
+        assert!(
+            matches!(source.as_ref(), EdasError::Gateway { http_status, .. } if *http_status == status),
+            "{source:?}"
+        );
+        assert!(e.to_string().contains("not followed"), "{e}");
+
+        let e = c.get_change_order_info(CO_ID).await.expect_err("redirect");
+        assert!(!e.is_outcome_unknown() && !e.is_retryable(), "{e:?}");
+
+        assert_eq!(
+            server.count(),
+            2,
+            "HTTP {status}: one ScaleIn, one read, no retry"
+        );
+        assert_eq!(
+            elsewhere.count(),
+            0,
+            "HTTP {status}: the redirect was followed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn task_error_text_of_a_change_order_has_no_secret() {
+    let mut body: serde_json::Value = serde_json::from_str(CHANGE_ORDER_OK).expect("fixture");
+    body["changeOrderInfo"]["PipelineInfoList"]["PipelineInfo"][0]["StageDetailList"] = serde_json::json!({
+        "StageDetailDTO": [{"TaskList": {"TaskInfoDTO": [{
+            "TaskErrorCode": "E1",
+            "TaskErrorMessage": format!("agent used {SECRET} and sts-TOKEN-x; string to sign is:GET")
+        }]}}]
+    });
+    let server = Server::start(vec![json(200, &body.to_string())]).await;
+    let c = client_with(
+        config_for(server.addr, SignatureAlgorithm::RoaV2, 1),
+        Credentials::new(AK, SECRET, Some("sts-TOKEN-x".into())),
+    );
+    let co = c.get_change_order_info(CO_ID).await.expect("order");
+    let error = co.pipelines[0].error.as_deref().expect("task error");
+    assert_eq!(
+        error,
+        "E1: agent used <redacted> and <redacted>; string to sign is:<redacted>"
+    );
 }

@@ -10,6 +10,7 @@ use support::*;
 const T: Duration = Duration::from_secs(90);
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_extra_ecc_is_removed_and_resource_goes_ready() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("extra_ecc_is_removed_and_resource_goes_ready", &cp);
@@ -117,6 +118,7 @@ async fn e2e_extra_ecc_is_removed_and_resource_goes_ready() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_large_plan_is_done_in_several_orders() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("large_plan_is_done_in_several_orders", &cp);
@@ -157,6 +159,7 @@ async fn e2e_large_plan_is_done_in_several_orders() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_min_remaining_blocks_and_observe_never_mutates() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("min_remaining_blocks_and_observe_never_mutates", &cp);
@@ -257,6 +260,7 @@ async fn e2e_min_remaining_blocks_and_observe_never_mutates() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_console_order_is_waited_for_and_failed_order_reported() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("console_order_is_waited_for_and_failed_order_reported", &cp);
@@ -353,6 +357,7 @@ async fn e2e_console_order_is_waited_for_and_failed_order_reported() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_in_flight_order_is_adopted_after_restart() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("in_flight_order_is_adopted_after_restart", &cp);
@@ -388,6 +393,7 @@ async fn e2e_in_flight_order_is_adopted_after_restart() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_paused_resource_makes_no_calls_and_conflicts_are_refused() {
     let Some(cp) = control_plane() else { return };
     mark_e2e(
@@ -481,6 +487,7 @@ async fn e2e_paused_resource_makes_no_calls_and_conflicts_are_refused() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_credentials_never_borrowed_and_secrets_stay_in_namespace() {
     let Some(cp) = control_plane() else { return };
     mark_e2e(
@@ -549,6 +556,7 @@ async fn e2e_credentials_never_borrowed_and_secrets_stay_in_namespace() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_malformed_answers_are_reported_and_nothing_is_done() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("malformed_answers_are_reported_and_nothing_is_done", &cp);

@@ -155,6 +155,7 @@ async fn assert_exact(sim: &Sim, f: &Fleet) -> usize {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_crash_safety_under_repeated_kill_9() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("crash_safety_under_repeated_kill_9", &cp);
@@ -241,6 +242,7 @@ async fn e2e_crash_safety_under_repeated_kill_9() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_fleet_converges_under_edas_faults() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("fleet_converges_under_edas_faults", &cp);
@@ -425,6 +427,7 @@ async fn e2e_fleet_converges_under_edas_faults() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_throttling_backs_off_to_the_real_limit() {
     let Some(cp) = control_plane() else {
         return;
@@ -519,6 +522,7 @@ async fn e2e_throttling_backs_off_to_the_real_limit() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_operator_survives_apiserver_restart() {
     let Some(shared) = control_plane() else {
         return;
@@ -629,6 +633,7 @@ async fn e2e_operator_survives_apiserver_restart() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
 async fn e2e_leader_hand_over_without_duplicates() {
     let Some(cp) = control_plane() else { return };
     mark_e2e("leader_hand_over_without_duplicates", &cp);

@@ -37,20 +37,9 @@ fn config() -> ProptestConfig {
 
 // ------------------------------------------------------------------------------ valid bodies
 
-/// raw-requests.txt, ScaleInApplication success (verbatim).
-const SCALE_IN_OK: &str = r#"{"ChangeOrderId": "ddf5a4c7-a507-4a6e-9d6e-0123456789ab", "Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-1"}"#;
-/// raw-requests.txt, GetChangeOrderInfo success (verbatim).
-const CHANGE_ORDER_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-3", "changeOrderInfo": {"BatchCount": 1, "BatchType": "Automatic", "ChangeOrderId": "1074f3e2-e974-4a0e-8b1c-7c8d9e0f1a2b", "CoType": "Application Scale In", "PipelineInfoList": {"PipelineInfo": [{"PipelineId": "0ac6b5f8-8b2f-4c1e-9d3a-8d9e0f1a2b3c", "PipelineName": "Batch 1", "PipelineStatus": 1}]}, "Status": 1}}"#;
-/// QueryApplicationStatus (raw-requests.txt prefix, completed per fact sheet §4).
-const QUERY_STATUS_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-2", "AppInfo": {"Application": {"ApplicationId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "Name": "demo", "ClusterId": "c-1", "InstanceCount": 2, "RunningInstanceCount": 2, "Port": 8080, "RegionId": "cn-hangzhou"}, "EccList": {"Ecc": [{"EccId": "7040f221-42df-48e8-9a8c-1d2e3f4a5b6c", "AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "AppState": 7, "ContainerStatus": "", "CreateTime": 1573626207270, "EcuId": "ecu-0001", "GroupId": "grp-0001", "Ip": "192.168.0.11", "TaskState": 2}]}, "EcuList": {"Ecu": [{"EcuId": "ecu-0001", "InstanceId": "i-1", "IpAddr": "192.168.0.11", "Online": true}]}, "GroupList": {"Group": [{"GroupId": "grp-0001", "GroupName": "_DEFAULT_GROUP", "GroupType": 0}]}, "DeployRecordList": {"DeployRecord": []}}}"#;
-/// ListRecentChangeOrder (fact sheet §7).
-const RECENT_ORDERS_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-4", "ChangeOrderList": {"ChangeOrder": [{"ChangeOrderId": "1074f3e2-e974-4a0e-8b1c-7c8d9e0f1a2b", "AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "Status": 1, "CoType": "Application Scale In", "CoTypeCode": "CoScaleIn", "BatchCount": 1, "Source": "pop", "CreateTime": "2019-11-13 14:23:46"}]}}"#;
-/// ListApplication (fact sheet §7).
-const LIST_APPS_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-5", "ApplicationList": {"Application": [{"AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "Name": "demo", "ClusterType": 2, "State": "RUNNING", "Instances": 2, "RegionId": "cn-hangzhou", "CreateTime": 1573626207270}]}}"#;
-/// GetApplication (fact sheet §7).
-const GET_APP_OK: &str = r#"{"Code": 200, "Message": "success", "RequestId": "LOCAL-REQ-6", "Application": {"AppId": "3616cdca-4f92-4413-8c7d-1f1cbd8a9e2b", "Name": "demo", "ClusterType": "2", "InstanceCount": 2, "RegionId": "cn-hangzhou"}}"#;
-/// Gateway error (raw-requests.txt error demo).
-const GATEWAY_400: &str = r#"{"RequestId": "LOCAL-ERR-1", "HostId": "edas.cn-hangzhou.aliyuncs.com", "Code": "SignatureDoesNotMatch", "Message": "Specified signature is not matched with our calculation."}"#;
+// The valid bodies: tests/fixtures/*.json, named in tests/fixtures/mod.rs.
+mod fixtures;
+use fixtures::*;
 
 const VALID: &[&str] = &[
     SCALE_IN_OK,
@@ -348,7 +337,8 @@ fn valid_bodies_decode_as_success() {
         .expect("apps");
     check_decode::<wire::GetApplicationResponse>(200, GET_APP_OK.as_bytes(), h.clone())
         .expect("app");
-    let e = check_decode::<wire::Envelope>(400, GATEWAY_400.as_bytes(), h).expect_err("gateway");
+    let e =
+        check_decode::<wire::Envelope>(400, SIGNATURE_MISMATCH.as_bytes(), h).expect_err("gateway");
     assert!(matches!(e, EdasError::Gateway { .. }));
 }
 

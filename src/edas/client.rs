@@ -2,7 +2,7 @@
 //! status, retries reads with backoff and jitter, and never re-sends a mutation.
 
 use super::budget::{CallBudget, Priority};
-use super::error::{EdasError, TransportKind};
+use super::error::{EdasError, MutationOutcome, TransportKind, mutation_outcome, redact_text};
 use super::signer::{self, SignatureAlgorithm, SigningKey, UnsignedRequest};
 use super::{
     AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, CoStatus, Credentials,
@@ -78,6 +78,9 @@ impl std::fmt::Debug for EdasClient {
 pub fn http_client(config: &ClientConfig) -> std::result::Result<reqwest::Client, String> {
     crate::install_crypto_provider();
     reqwest::Client::builder()
+        // Never follow a redirect: it would carry the signed headers (x-acs-security-token
+        // included) to another host, and re-send a mutation. A 3xx is an error (`send_once`).
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(config.connect_timeout)
         .timeout(config.timeout)
         .user_agent(USER_AGENT)
@@ -126,6 +129,14 @@ impl EdasClient {
         &self.region
     }
 
+    /// What must never appear in an error: the AccessKey secret and the STS token.
+    fn secrets(&self) -> [&str; 2] {
+        [
+            self.creds.access_key_secret(),
+            self.creds.security_token().unwrap_or_default(),
+        ]
+    }
+
     /// Call an operation and decode its body into `T`. Reads are retried; mutations are sent
     /// exactly once.
     pub async fn call<T: DeserializeOwned>(
@@ -152,7 +163,11 @@ impl EdasClient {
                     .await;
             }
             let started = Instant::now();
-            let result = self.send_once::<T>(op, &query).await;
+            // Nothing the server or the transport wrote leaves the client with a secret in it.
+            let result = self
+                .send_once::<T>(op, &query)
+                .await
+                .map_err(|e| e.redacted(&self.secrets()));
             if let Some(obs) = &self.observer {
                 let outcome = match &result {
                     Ok(_) => "success",
@@ -267,6 +282,22 @@ impl EdasClient {
             .get("x-acs-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        if resp.status().is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| l.chars().take(200).collect::<String>())
+                .unwrap_or_else(|| "-".into());
+            return Err(EdasError::Gateway {
+                operation: name,
+                http_status: status,
+                code: format!("HTTP{status}"),
+                message: format!("redirect to {location} not followed"),
+                request_id: header_request_id,
+                retry_after: None,
+            });
+        }
         let body = resp.bytes().await.map_err(|e| EdasError::Transport {
             operation: name,
             kind: TransportKind::Reset,
@@ -370,27 +401,16 @@ pub fn decode_response<T: DeserializeOwned>(
     Ok((typed, request_id))
 }
 
-/// A mutation failed: was it applied? Only failures where EDAS cannot have acted (refused
-/// before sending, throttled or rejected by the gateway, a business error) are plain errors;
-/// everything else is `OutcomeUnknown`, so the caller observes before acting again.
+/// A mutation failed: was it applied? `error::mutation_outcome` decides; an error that may have
+/// been applied is wrapped in `OutcomeUnknown`, so the caller observes before acting again.
 fn classify_mutation_failure(op: Operation, err: EdasError) -> EdasError {
-    let known_not_applied = match &err {
-        EdasError::Transport { kind, .. } => *kind == TransportKind::Connect,
-        EdasError::Gateway {
-            http_status, code, ..
-        } => *http_status < 500 || code.starts_with("Throttling"),
-        EdasError::Business { http_status, .. } => *http_status < 500,
-        EdasError::Decode { .. } => false,
-        EdasError::OutcomeUnknown { .. } => return err,
-        EdasError::Invalid { .. } => true,
-    };
-    if known_not_applied {
-        err
-    } else {
-        EdasError::OutcomeUnknown {
+    match mutation_outcome(&err) {
+        MutationOutcome::NotApplied => err,
+        MutationOutcome::Unknown if err.is_outcome_unknown() => err,
+        MutationOutcome::Unknown => EdasError::OutcomeUnknown {
             operation: op.name(),
             source: Box::new(err),
-        }
+        },
     }
 }
 
@@ -665,7 +685,14 @@ impl EdasApi for EdasClient {
         let info = r
             .change_order_info
             .ok_or_else(|| missing(op.name(), "changeOrderInfo", rid.clone()))?;
-        change_order_from_wire(info, rid)
+        let mut detail = change_order_from_wire(info, rid)?;
+        // A task's error text reaches status and events like an error message does.
+        for p in &mut detail.pipelines {
+            if let Some(e) = p.error.as_mut() {
+                *e = redact_text(e, &self.secrets());
+            }
+        }
+        Ok(detail)
     }
 
     async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>> {

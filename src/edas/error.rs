@@ -118,16 +118,12 @@ impl EdasError {
             EdasError::Gateway {
                 http_status, code, ..
             } => {
-                code.starts_with("Throttling")
-                    || code == "ServiceUnavailable"
-                    || code == "InternalError"
-                    || code == "INTERNAL_ERROR"
-                    || *http_status >= 500
+                code.starts_with("Throttling") || is_server_fault_code(code) || *http_status >= 500
             }
             // Code 500 in a body is EDAS's own internal error: as transient as an HTTP 500.
             EdasError::Business {
                 http_status, code, ..
-            } => *http_status >= 500 || *code == 500,
+            } => *http_status >= 500 || (500..600).contains(code),
             EdasError::Transport { .. } => true,
             EdasError::Decode { http_status, .. } => *http_status >= 500,
             EdasError::OutcomeUnknown { .. } => true,
@@ -196,6 +192,176 @@ impl EdasError {
             EdasError::Decode { .. } => "malformed",
             EdasError::OutcomeUnknown { .. } => "outcome_unknown",
             EdasError::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+/// Whether a mutation (ScaleIn, ScaleOut, ContinuePipeline, AbortChangeOrder) that failed may
+/// have taken effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MutationOutcome {
+    /// The call never left, or the answer proves EDAS refused it before it took effect.
+    NotApplied,
+    /// It may have been applied, now or later: observe EDAS before acting again.
+    Unknown,
+}
+
+/// A gateway `Code` that says the server failed or gave up (fact sheet §8: `InternalError` 500,
+/// `ServiceUnavailable` 503, EDAS's `INTERNAL_ERROR` 500; the POP family's `UnknownError`,
+/// `*Timeout`), whatever HTTP status carried it. Case, `_` and `-` are ignored.
+pub fn is_server_fault_code(code: &str) -> bool {
+    let c: String = code
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    [
+        "internalerror",
+        "internalservererror",
+        "serviceunavailable",
+        "unknownerror",
+        "badgateway",
+        "servicebusy",
+        "systembusy",
+    ]
+    .iter()
+    .any(|p| c.starts_with(p))
+        || c.contains("timeout")
+}
+
+/// What a failed mutation's error proves about its effect. Only a call that never left
+/// (`Invalid`, a refused connection) or an answer that is a refusal (a 4xx gateway code for
+/// auth, signature, throttling or parameters; a body `Code` 4xx or 6xx, such as 601 "change
+/// order in progress", in an HTTP 2xx/4xx answer) is `NotApplied`. Everything else is
+/// `Unknown`: a timeout, a reset or dropped connection, an unreadable answer, any HTTP 5xx or
+/// 3xx (a redirect is not followed, and the proxy that sent it may have passed the call on), a
+/// 5xx-like gateway code or a body `Code` 5xx whatever the HTTP status, an undocumented body
+/// code, and `SignatureNonceUsed`: every request carries a fresh nonce, so that answer means an
+/// earlier copy of this very request reached the gateway (a retrying proxy) and may have been
+/// applied.
+pub fn mutation_outcome(err: &EdasError) -> MutationOutcome {
+    use MutationOutcome::{NotApplied, Unknown};
+    let refusal_status = |s: u16| (200..300).contains(&s) || (400..500).contains(&s);
+    match err {
+        EdasError::Invalid { .. } => NotApplied,
+        EdasError::Transport { kind, .. } if *kind == TransportKind::Connect => NotApplied,
+        EdasError::Transport { .. }
+        | EdasError::Decode { .. }
+        | EdasError::OutcomeUnknown { .. } => Unknown,
+        EdasError::Gateway {
+            http_status, code, ..
+        } => {
+            if (400..500).contains(http_status)
+                && !is_server_fault_code(code)
+                && code != "SignatureNonceUsed"
+            {
+                NotApplied
+            } else {
+                Unknown
+            }
+        }
+        EdasError::Business {
+            http_status, code, ..
+        } => {
+            let refusal_code = (400..500).contains(code) || (600..700).contains(code);
+            if refusal_status(*http_status) && refusal_code {
+                NotApplied
+            } else {
+                Unknown
+            }
+        }
+    }
+}
+
+/// Replaces a secret found in error text.
+pub const REDACTED: &str = "<redacted>";
+
+/// Where the gateway's SignatureDoesNotMatch starts echoing the string to sign (which holds
+/// `x-acs-security-token`); everything after it is cut.
+const STRING_TO_SIGN_MARKER: &str = "string to sign is:";
+
+/// `text` without what follows "string to sign is:" (any case) and without any of `secrets`,
+/// raw or percent-encoded. Empty secrets are ignored.
+pub fn redact_text(text: &str, secrets: &[&str]) -> String {
+    // ASCII lower-casing keeps byte offsets, so the index is valid in `text`.
+    let mut out = match text.to_ascii_lowercase().find(STRING_TO_SIGN_MARKER) {
+        Some(i) => format!("{}{REDACTED}", &text[..i + STRING_TO_SIGN_MARKER.len()]),
+        None => text.to_string(),
+    };
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let rfc3986 = form.replace('+', "%20");
+        for variant in [secret.to_string(), form, rfc3986] {
+            if out.contains(&variant) {
+                out = out.replace(&variant, REDACTED);
+            }
+        }
+    }
+    out
+}
+
+impl EdasError {
+    /// The same error with `redact_text` applied to every text that came from the server or
+    /// the transport (code, message, detail), the wrapped error included.
+    pub fn redacted(self, secrets: &[&str]) -> EdasError {
+        let r = |s: String| redact_text(&s, secrets);
+        match self {
+            EdasError::Gateway {
+                operation,
+                http_status,
+                code,
+                message,
+                request_id,
+                retry_after,
+            } => EdasError::Gateway {
+                operation,
+                http_status,
+                code: r(code),
+                message: r(message),
+                request_id,
+                retry_after,
+            },
+            EdasError::Business {
+                operation,
+                http_status,
+                code,
+                message,
+                request_id,
+            } => EdasError::Business {
+                operation,
+                http_status,
+                code,
+                message: r(message),
+                request_id,
+            },
+            EdasError::Transport {
+                operation,
+                kind,
+                detail,
+            } => EdasError::Transport {
+                operation,
+                kind,
+                detail: r(detail),
+            },
+            EdasError::Decode {
+                operation,
+                http_status,
+                detail,
+                request_id,
+            } => EdasError::Decode {
+                operation,
+                http_status,
+                detail: r(detail),
+                request_id,
+            },
+            EdasError::OutcomeUnknown { operation, source } => EdasError::OutcomeUnknown {
+                operation,
+                source: Box::new(source.redacted(secrets)),
+            },
+            EdasError::Invalid { operation, detail } => EdasError::Invalid {
+                operation,
+                detail: r(detail),
+            },
         }
     }
 }
@@ -274,5 +440,223 @@ mod tests {
         };
         assert!(u.is_outcome_unknown());
         assert_eq!(u.class(), "outcome_unknown");
+    }
+
+    fn gw_on(status: u16, code: &str) -> EdasError {
+        EdasError::Gateway {
+            operation: "ScaleInApplication",
+            http_status: status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: None,
+            retry_after: None,
+        }
+    }
+
+    fn biz_on(status: u16, code: i64) -> EdasError {
+        EdasError::Business {
+            operation: "ScaleInApplication",
+            http_status: status,
+            code,
+            message: "m".into(),
+            request_id: None,
+        }
+    }
+
+    fn transport(kind: TransportKind) -> EdasError {
+        EdasError::Transport {
+            operation: "ScaleInApplication",
+            kind,
+            detail: "x".into(),
+        }
+    }
+
+    #[test]
+    fn body_code_500_on_scale_in_is_outcome_unknown() {
+        for status in [200, 400, 500] {
+            assert_eq!(
+                mutation_outcome(&biz_on(status, 500)),
+                MutationOutcome::Unknown,
+                "HTTP {status}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_fault_gateway_code_on_scale_in_is_outcome_unknown_whatever_the_http_status() {
+        for code in [
+            "InternalError",
+            "INTERNAL_ERROR",
+            "ServiceUnavailable",
+            "ServiceUnavailable.Temporary",
+            "GatewayTimeout",
+            "RequestTimeout",
+            "UnknownError",
+        ] {
+            for status in [200, 400, 403, 500, 503] {
+                assert_eq!(
+                    mutation_outcome(&gw_on(status, code)),
+                    MutationOutcome::Unknown,
+                    "{code} with HTTP {status}"
+                );
+            }
+        }
+    }
+
+    fn decode(status: u16) -> EdasError {
+        EdasError::Decode {
+            operation: "ScaleInApplication",
+            http_status: status,
+            detail: "x".into(),
+            request_id: None,
+        }
+    }
+
+    /// Every way a mutation can fail, and what the answer proves about its effect.
+    #[test]
+    fn failed_mutations_are_known_not_applied_only_when_refused() {
+        let (n, u) = (MutationOutcome::NotApplied, MutationOutcome::Unknown);
+        let invalid = EdasError::Invalid {
+            operation: "ScaleInApplication",
+            detail: "x".into(),
+        };
+        let unknown = EdasError::OutcomeUnknown {
+            operation: "ScaleInApplication",
+            source: Box::new(transport(TransportKind::Reset)),
+        };
+        let table: Vec<(MutationOutcome, EdasError, &str)> = vec![
+            (
+                n,
+                transport(TransportKind::Connect),
+                "refused connection: never sent",
+            ),
+            (n, invalid, "refused by the client: never sent"),
+            (u, transport(TransportKind::Timeout), "timeout"),
+            (
+                u,
+                transport(TransportKind::Reset),
+                "reset or dropped connection",
+            ),
+            (
+                u,
+                transport(TransportKind::Other),
+                "other transport failure",
+            ),
+            (u, decode(200), "unreadable answer"),
+            (u, decode(502), "HTML 502 page"),
+            (n, gw_on(400, "SignatureDoesNotMatch"), "signature mismatch"),
+            (
+                n,
+                gw_on(403, "SignatureDoesNotMatch"),
+                "signature mismatch (403)",
+            ),
+            (n, gw_on(404, "InvalidAccessKeyId.NotFound"), "unknown key"),
+            (n, gw_on(400, "InvalidAccessKeyId.Inactive"), "inactive key"),
+            (n, gw_on(400, "IncompleteSignature"), "incomplete signature"),
+            (n, gw_on(400, "InvalidTimeStamp.Expired"), "clock skew"),
+            (
+                n,
+                gw_on(400, "InvalidSecurityToken.Expired"),
+                "bad STS token",
+            ),
+            (n, gw_on(403, "Forbidden.RAM"), "RAM denies"),
+            (n, gw_on(401, "AUTH_ERROR"), "EDAS auth error"),
+            (n, gw_on(400, "Throttling.User"), "user throttling"),
+            (n, gw_on(400, "Throttling.Api"), "API throttling"),
+            (n, gw_on(429, "Throttling"), "throttling in HTTP 429"),
+            (n, gw_on(400, "MissingParameter"), "missing parameter"),
+            (n, gw_on(400, "InvalidParameter"), "invalid parameter"),
+            (n, gw_on(404, "InvalidApi.NotFound"), "API not found"),
+            (n, gw_on(404, "HTTP404"), "4xx without a Code"),
+            (
+                u,
+                gw_on(400, "SignatureNonceUsed"),
+                "an earlier copy arrived",
+            ),
+            (u, gw_on(400, "InternalError"), "InternalError in HTTP 400"),
+            (
+                u,
+                gw_on(200, "INTERNAL_ERROR"),
+                "INTERNAL_ERROR in HTTP 200",
+            ),
+            (u, gw_on(503, "ServiceUnavailable"), "ServiceUnavailable"),
+            (u, gw_on(502, "HTTP502"), "any HTTP 5xx"),
+            (
+                u,
+                gw_on(503, "Throttling.User"),
+                "throttling code in HTTP 5xx",
+            ),
+            (u, gw_on(302, "HTTP302"), "redirect not followed"),
+            (u, gw_on(200, "Whatever"), "gateway code in HTTP 200"),
+            (n, biz_on(200, 601), "601 change order in progress"),
+            (n, biz_on(400, 601), "601 in HTTP 400"),
+            (n, biz_on(200, 401), "401 RAM permission missing"),
+            (n, biz_on(200, 403), "403 denied"),
+            (n, biz_on(200, 404), "404 path not found"),
+            (u, biz_on(200, 500), "body Code 500 in HTTP 200"),
+            (u, biz_on(200, 503), "body Code 503 in HTTP 200"),
+            (u, biz_on(500, 601), "body Code 601 in HTTP 500"),
+            (u, biz_on(302, 601), "body Code 601 in HTTP 302"),
+            (u, biz_on(200, 0), "undocumented body Code"),
+            (u, unknown, "already unknown"),
+        ];
+        for (expected, err, case) in &table {
+            assert_eq!(mutation_outcome(err), *expected, "{case}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn server_fault_codes_are_retryable_for_reads_whatever_the_http_status() {
+        assert!(gw(400, "INTERNAL_ERROR").is_retryable());
+        assert!(gw(200, "GatewayTimeout").is_retryable());
+        assert!(!gw(400, "InvalidTimeStamp.Expired").is_retryable());
+        assert!(biz_on(200, 503).is_retryable());
+    }
+
+    #[test]
+    fn string_to_sign_is_cut_and_secrets_are_removed_from_error_text() {
+        let token = "CAIS+tok/en==";
+        let secret = "s3cr3t";
+        let text = format!(
+            "Specified signature is not matched. Server String To Sign Is:POST\nx-acs-security-token:{token}\n"
+        );
+        let out = redact_text(&text, &[secret, token]);
+        assert_eq!(
+            out,
+            "Specified signature is not matched. Server String To Sign Is:<redacted>"
+        );
+        let out = redact_text(
+            &format!("key {secret} token {token} url-encoded CAIS%2Btok%2Fen%3D%3D"),
+            &[secret, token, ""],
+        );
+        assert_eq!(
+            out,
+            "key <redacted> token <redacted> url-encoded <redacted>"
+        );
+        assert_eq!(
+            redact_text("nothing to hide", &["", "x-y-z"]),
+            "nothing to hide"
+        );
+    }
+
+    #[test]
+    fn redacted_error_keeps_its_class_and_request_id_but_no_secret() {
+        let e = EdasError::OutcomeUnknown {
+            operation: "ScaleInApplication",
+            source: Box::new(EdasError::Gateway {
+                operation: "ScaleInApplication",
+                http_status: 400,
+                code: "SignatureDoesNotMatch".into(),
+                message: "bad s3cr3t; string to sign is:tok".into(),
+                request_id: Some("R1".into()),
+                retry_after: None,
+            }),
+        }
+        .redacted(&["s3cr3t", "tok"]);
+        for s in [e.to_string(), format!("{e:?}")] {
+            assert!(!s.contains("s3cr3t") && !s.contains(":tok"), "{s}");
+        }
+        assert_eq!(e.request_id(), Some("R1"));
+        assert_eq!(e.class(), "outcome_unknown");
     }
 }
