@@ -510,7 +510,7 @@ async fn e2e_resource_being_deleted_makes_no_edas_calls() {
     let Some(s) = setup("terminating", 3, json!({})).await else {
         return;
     };
-    let keep = vec![s.ecc(1)];
+    let keep = [s.ecc(1)];
     s.cp.apply_yaml_ok(
         &membership(
             &s.ns,

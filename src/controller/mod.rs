@@ -52,6 +52,9 @@ pub enum Error {
 /// (access key id, fingerprint of the secret, region).
 type ClientKey = (String, String, String);
 
+/// A client and when it was last handed out.
+type CachedClient = (Arc<dyn EdasApi>, std::time::Instant);
+
 /// Where EDAS clients come from: per (credentials, region), cached.
 pub struct EdasClients {
     pub config: ClientConfig,
@@ -61,7 +64,7 @@ pub struct EdasClients {
     pub default_credentials: Option<Credentials>,
     pub default_namespaces: BTreeSet<String>,
     /// Each client with when it was last handed out.
-    cache: Mutex<HashMap<ClientKey, (Arc<dyn EdasApi>, std::time::Instant)>>,
+    cache: Mutex<HashMap<ClientKey, CachedClient>>,
 }
 
 impl EdasClients {

@@ -403,7 +403,7 @@ pub fn decode_response<T: DeserializeOwned>(
 
 /// A mutation failed: was it applied? `error::mutation_outcome` decides; an error that may have
 /// been applied is wrapped in `OutcomeUnknown`, so the caller observes before acting again.
-fn classify_mutation_failure(op: Operation, err: EdasError) -> EdasError {
+pub fn classify_mutation_failure(op: Operation, err: EdasError) -> EdasError {
     match mutation_outcome(&err) {
         MutationOutcome::NotApplied => err,
         MutationOutcome::Unknown if err.is_outcome_unknown() => err,

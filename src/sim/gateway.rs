@@ -92,6 +92,64 @@ pub fn scale_in_attempts_per_ecc(calls: &[CallRecord]) -> BTreeMap<String, u32> 
     counts
 }
 
+impl CallRecord {
+    /// The back end carried this ScaleIn/ScaleOut out (answered 200, or dropped after it was
+    /// carried out, or late-applied with a 200), and when.
+    pub fn applied_at_ms(&self) -> Option<i64> {
+        if self.late_applied {
+            return self
+                .late_result
+                .as_ref()
+                .filter(|r| r.code == 200)
+                .and(self.applied_at);
+        }
+        let accepted = self.code == serde_json::json!(200);
+        (accepted && (self.http_status == 200 || self.dropped)).then_some(self.at)
+    }
+}
+
+/// Per ECC, the ScaleIn attempts that named it AFTER an earlier attempt naming it had been
+/// carried out, unless the order that earlier attempt made ended without success (a retry
+/// after a failed or rolled-back order is not a duplicate). Every attempt counts, accepted or
+/// refused (601, 4xx, throttled): a re-send while the first is still running or already
+/// removed the ECC is a duplicate whatever EDAS answered it. An attempt that was never carried
+/// out (a 503 before anything was done, a refusal) makes no later one a duplicate.
+pub fn duplicate_scale_in_attempts(
+    calls: &[CallRecord],
+    orders: &[super::admin::ChangeOrderSnapshot],
+) -> BTreeMap<String, u32> {
+    let mut scale_ins: Vec<&CallRecord> = calls
+        .iter()
+        .filter(|c| c.action == Operation::ScaleInApplication.name())
+        .collect();
+    scale_ins.sort_by_key(|c| c.at);
+    let mut dups = BTreeMap::new();
+    for (i, c) in scale_ins.iter().enumerate() {
+        for ecc in &c.ecc_ids {
+            let earlier_live = scale_ins[..i].iter().any(|p| {
+                let Some(applied) = p.applied_at_ms() else {
+                    return false;
+                };
+                if !p.ecc_ids.contains(ecc) {
+                    return false;
+                }
+                // The order that attempt made: the first scale-in of this ECC created then.
+                let made = orders
+                    .iter()
+                    .filter(|o| o.co_type == "CoScaleIn" && o.ecc_ids.contains(ecc))
+                    .filter(|o| o.created_at >= applied - 1000)
+                    .min_by_key(|o| o.created_at);
+                // A forced removal makes no order: it stays live.
+                made.is_none_or(|o| o.status == 2 || matches!(o.status, 0 | 1 | 8 | 9))
+            });
+            if earlier_live {
+                *dups.entry(ecc.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    dups
+}
+
 /// What a late-applied mutation came to.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -236,5 +294,72 @@ impl Gateway {
 
     pub(crate) fn clear_calls(&mut self) {
         self.calls.clear();
+    }
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::*;
+    use crate::sim::admin::ChangeOrderSnapshot;
+
+    fn call(at: i64, eccs: &[&str], http: u16, code: i64) -> CallRecord {
+        CallRecord {
+            action: "ScaleInApplication".into(),
+            http_status: http,
+            code: serde_json::json!(code),
+            at,
+            ecc_ids: eccs.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn order(created: i64, eccs: &[&str], status: i64) -> ChangeOrderSnapshot {
+        ChangeOrderSnapshot {
+            change_order_id: format!("co-{created}"),
+            app_id: "a".into(),
+            co_type: "CoScaleIn".into(),
+            status,
+            ecc_ids: eccs.iter().map(|s| s.to_string()).collect(),
+            ecu_ids: Vec::new(),
+            source: "pop".into(),
+            created_at: created,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_resend_after_an_applied_attempt_is_a_duplicate_even_when_refused() {
+        let calls = [call(1000, &["x"], 200, 200), call(5000, &["x"], 200, 601)];
+        let d = duplicate_scale_in_attempts(&calls, &[order(1000, &["x"], 1)]);
+        assert_eq!(d.get("x"), Some(&1));
+    }
+
+    #[test]
+    fn a_retry_after_a_failed_order_or_a_call_never_carried_out_is_not() {
+        let calls = [call(1000, &["x"], 200, 200), call(9000, &["x"], 200, 200)];
+        let orders = [order(1000, &["x"], 3), order(9000, &["x"], 2)];
+        assert!(duplicate_scale_in_attempts(&calls, &orders).is_empty());
+        let calls = [call(1000, &["x"], 503, 0), call(9000, &["x"], 200, 200)];
+        assert!(duplicate_scale_in_attempts(&calls, &[order(9000, &["x"], 2)]).is_empty());
+    }
+
+    #[test]
+    fn a_late_applied_or_dropped_attempt_counts_as_carried_out() {
+        let mut late = call(1000, &["x"], 504, 0);
+        late.late_applied = true;
+        late.applied_at = Some(4000);
+        late.late_result = Some(LateResult {
+            code: 200,
+            change_order_id: Some("co".into()),
+            message: None,
+        });
+        let calls = [late, call(9000, &["x"], 200, 601)];
+        let d = duplicate_scale_in_attempts(&calls, &[order(4000, &["x"], 1)]);
+        assert_eq!(d.get("x"), Some(&1));
+        let mut dropped = call(1000, &["y"], 200, 200);
+        dropped.dropped = true;
+        let calls = [dropped, call(2000, &["y"], 200, 200)];
+        let d = duplicate_scale_in_attempts(&calls, &[order(1000, &["y"], 2)]);
+        assert_eq!(d.get("y"), Some(&1));
     }
 }

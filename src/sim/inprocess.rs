@@ -23,7 +23,9 @@
 
 use super::api::{ApiCall, Delivery};
 use super::state::SimState;
-use crate::edas::client::{app_status_from_wire, change_order_from_wire, decode_response};
+use crate::edas::client::{
+    app_status_from_wire, change_order_from_wire, classify_mutation_failure, decode_response,
+};
 use crate::edas::error::TransportKind;
 use crate::edas::{
     AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, CoStatus, EdasApi,
@@ -121,27 +123,6 @@ impl InProcessEdas {
 /// cannot have acted (connection refused, throttled or refused by the gateway with a 4xx, a
 /// business error below HTTP 500, refused before sending); anything else is `OutcomeUnknown`.
 /// Keep in step with `classify_mutation_failure` in `src/edas/client.rs`.
-fn classify_mutation_failure(op: Operation, err: EdasError) -> EdasError {
-    let known_not_applied = match &err {
-        EdasError::Transport { kind, .. } => *kind == TransportKind::Connect,
-        EdasError::Gateway {
-            http_status, code, ..
-        } => *http_status < 500 || code.starts_with("Throttling"),
-        EdasError::Business { http_status, .. } => *http_status < 500,
-        EdasError::Decode { .. } => false,
-        EdasError::OutcomeUnknown { .. } => return err,
-        EdasError::Invalid { .. } => true,
-    };
-    if known_not_applied {
-        err
-    } else {
-        EdasError::OutcomeUnknown {
-            operation: op.name(),
-            source: Box::new(err),
-        }
-    }
-}
-
 fn missing(operation: &'static str, what: &str, request_id: Option<String>) -> EdasError {
     EdasError::Decode {
         operation,

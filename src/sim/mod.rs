@@ -55,7 +55,7 @@ pub use faults::{
     AsyncForce, DuplicateRows, Faults, FaultsPatch, LateApply, LateApplyMode, PartialEcuList,
     PartialEcuListMode, StaleReads,
 };
-pub use gateway::{CallRecord, LateResult, scale_in_attempts_per_ecc};
+pub use gateway::{CallRecord, LateResult, duplicate_scale_in_attempts, scale_in_attempts_per_ecc};
 pub use inprocess::InProcessEdas;
 pub use state::SimState;
 
