@@ -89,7 +89,9 @@ if compgen -G "$EDAS_E2E_LOG_DIR/reliability/*.md" >/dev/null; then
     echo "(tests/e2e_reliability.rs; Kubernetes $K8S_VERSION, etcd $ETCD_VERSION; $(date -u +%Y-%m-%d))."
     echo "Every number below is checked by an assertion in that run. Duplicate mutations are counted"
     echo "from the simulator's own change orders (an ECC covered by two orders that did not fail) and"
-    echo "from its call log (a ScaleIn naming an ECC that an earlier, not failed order covered)."
+    echo "from its call log: every ScaleIn attempt that reached it, accepted or refused (601, 4xx, throttled,
+5xx, dropped, late-applied), naming an ECC after an earlier attempt naming it was carried out
+and its order did not fail."
     echo
     cat hack/invariants.md
     echo

@@ -620,3 +620,18 @@ where
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// ScaleIn attempts (every one that reached the simulator, accepted or refused) naming an ECC
+/// after an earlier attempt naming it was carried out, unless that attempt's order failed:
+/// `edas_operator::sim::duplicate_scale_in_attempts` over the simulator's call log and orders.
+pub fn duplicate_attempts(calls: &[Value], state: &Value) -> u32 {
+    let calls: Vec<edas_operator::sim::CallRecord> = calls
+        .iter()
+        .map(|c| serde_json::from_value(c.clone()).expect("call record"))
+        .collect();
+    let orders: Vec<edas_operator::sim::ChangeOrderSnapshot> =
+        serde_json::from_value(state["changeOrders"].clone()).expect("change orders");
+    edas_operator::sim::duplicate_scale_in_attempts(&calls, &orders)
+        .values()
+        .sum()
+}
