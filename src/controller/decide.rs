@@ -143,77 +143,13 @@ pub fn decide(input: &Input<'_>, obs: &Observation) -> Step {
 
 /// Fold the ScaleIn's answer into the verdict that asked for it.
 pub fn after_send(mut v: Verdict, result: SendResult, now: i64) -> Verdict {
-    let send = v.send.clone().unwrap_or(Send {
+    let send = v.send.take().unwrap_or(Send {
         ecc_ids: Vec::new(),
         force: false,
     });
-    let eccs = send.ecc_ids.join(",");
-    v.send = None;
     match result {
-        SendResult::Created(id) => {
-            v.status.change_order = Some(ChangeOrderStatus {
-                id: id.clone(),
-                ours: true,
-                status: CoStatus::Ready.name(),
-                status_code: CoStatus::Ready.code(),
-                summary: format!("{} {id}", CoStatus::Ready.name()),
-                ecc_ids: send.ecc_ids.clone(),
-                source: "pop".into(),
-                co_type: "CoScaleIn".into(),
-                created_at: Some(rfc3339(now)),
-                ..Default::default()
-            });
-            v.status.pending_scale_in = None;
-            v.counters.push("started");
-            v.notes.push(
-                Note::normal(
-                    reason::CHANGE_ORDER_STARTED,
-                    format!("ScaleInApplication {id} removes {eccs}"),
-                )
-                .about(id.clone()),
-            );
-            v.outcome =
-                Outcome::ChangeOrderRunning(format!("change order {id} started for ECCs {eccs}"));
-            v.requeue = Requeue::FirstPoll(send.ecc_ids.len());
-        }
-        SendResult::Forced => {
-            let at = rfc3339(now);
-            let co = ChangeOrderStatus {
-                ours: true,
-                status: "Forced".into(),
-                status_code: CoStatus::Succeeded.code(),
-                summary: "Forced".into(),
-                ecc_ids: send.ecc_ids.clone(),
-                source: "pop".into(),
-                co_type: "CoScaleIn".into(),
-                created_at: Some(at.clone()),
-                finished_at: Some(at.clone()),
-                message: Some("ForceStatus=true: removed without a change order".into()),
-                ..Default::default()
-            };
-            v.status.change_order = Some(co.clone());
-            push_history(&mut v.status, co);
-            v.status.pending_scale_in = None;
-            v.status.removals.push(RemovalRecord {
-                ecc_ids: send.ecc_ids.clone(),
-                change_order_id: String::new(),
-                forced: true,
-                at: at.clone(),
-                unconfirmed: false,
-            });
-            v.counters.push("forced");
-            v.notes.push(
-                Note::normal(
-                    reason::FORCED_SCALE_IN,
-                    format!("ScaleInApplication ForceStatus=true accepted for {eccs} at {at}"),
-                )
-                .about(format!("forced {at}")),
-            );
-            v.outcome = Outcome::ChangeOrderRunning(format!(
-                "forced removal of {eccs} accepted; confirming by observing the app"
-            ));
-            v.requeue = Requeue::After(timing::POLL_FIRST);
-        }
+        SendResult::Created(id) => order_started(&mut v, &send, id, now),
+        SendResult::Forced => forced_accepted(&mut v, &send, now),
         SendResult::Unknown(msg) => {
             if let Some(p) = v.status.pending_scale_in.as_mut() {
                 p.outcome_unknown = true;
@@ -232,10 +168,87 @@ pub fn after_send(mut v: Verdict, result: SendResult, now: i64) -> Verdict {
     v
 }
 
+fn order_started(v: &mut Verdict, send: &Send, id: String, now: i64) {
+    let eccs = send.ecc_ids.join(",");
+    v.status.change_order = Some(ChangeOrderStatus {
+        id: id.clone(),
+        ours: true,
+        status: CoStatus::Ready.name(),
+        status_code: CoStatus::Ready.code(),
+        summary: format!("{} {id}", CoStatus::Ready.name()),
+        ecc_ids: send.ecc_ids.clone(),
+        source: "pop".into(),
+        co_type: "CoScaleIn".into(),
+        created_at: Some(rfc3339(now)),
+        ..Default::default()
+    });
+    v.status.pending_scale_in = None;
+    v.counters.push("started");
+    v.notes.push(
+        Note::normal(
+            reason::CHANGE_ORDER_STARTED,
+            format!("ScaleInApplication {id} removes {eccs}"),
+        )
+        .about(id.clone()),
+    );
+    v.outcome = Outcome::ChangeOrderRunning(format!("change order {id} started for ECCs {eccs}"));
+    v.requeue = Requeue::FirstPoll(send.ecc_ids.len());
+}
+
+fn forced_accepted(v: &mut Verdict, send: &Send, now: i64) {
+    let eccs = send.ecc_ids.join(",");
+    let at = rfc3339(now);
+    let co = ChangeOrderStatus {
+        ours: true,
+        status: "Forced".into(),
+        status_code: CoStatus::Succeeded.code(),
+        summary: "Forced".into(),
+        ecc_ids: send.ecc_ids.clone(),
+        source: "pop".into(),
+        co_type: "CoScaleIn".into(),
+        created_at: Some(at.clone()),
+        finished_at: Some(at.clone()),
+        message: Some("ForceStatus=true: removed without a change order".into()),
+        ..Default::default()
+    };
+    v.status.change_order = Some(co.clone());
+    push_history(&mut v.status, co);
+    v.status.pending_scale_in = None;
+    v.status.removals.push(RemovalRecord {
+        ecc_ids: send.ecc_ids.clone(),
+        change_order_id: String::new(),
+        forced: true,
+        at: at.clone(),
+        unconfirmed: false,
+    });
+    v.counters.push("forced");
+    v.notes.push(
+        Note::normal(
+            reason::FORCED_SCALE_IN,
+            format!("ScaleInApplication ForceStatus=true accepted for {eccs} at {at}"),
+        )
+        .about(format!("forced {at}")),
+    );
+    v.outcome = Outcome::ChangeOrderRunning(format!(
+        "forced removal of {eccs} accepted; confirming by observing the app"
+    ));
+    v.requeue = Requeue::After(timing::POLL_FIRST);
+}
+
 /// A scale-in order, by its type code or label.
 pub fn is_scale_in(o: &ChangeOrderSummary) -> bool {
     let t = format!("{} {}", o.co_type_code, o.co_type).to_ascii_lowercase();
     t.contains("scalein") || t.contains("scale in") || t.contains("scale_in")
+}
+
+/// What a removal record says about sending now.
+enum Held {
+    /// Stop the pass here (wait, stall, or read the order again).
+    Stop(Step),
+    /// The record changed: look at the records again.
+    Again,
+    /// The record no longer holds anything back.
+    Released,
 }
 
 /// `statusCode` recorded for an order GetChangeOrderInfo cannot read (not an EDAS code).
@@ -782,8 +795,6 @@ impl<'a> Work<'a> {
     /// ECCs an order of ours (or a forced call) removed, still listed and still planned for
     /// removal: wait for reads to catch up; never re-send a forced removal.
     fn held(&mut self, plan: &Plan, obs: &Observation) -> Option<Step> {
-        let now = self.now();
-        let policy = self.input.policy;
         for r in self.st.removals.clone() {
             let listed: Vec<&str> = r
                 .ecc_ids
@@ -794,96 +805,116 @@ impl<'a> Work<'a> {
             if listed.is_empty() {
                 continue;
             }
-            let age = now - parse_rfc3339_ms(&r.at).unwrap_or(0);
+            let age = self.now() - parse_rfc3339_ms(&r.at).unwrap_or(0);
             let listed = listed.join(",");
-            if r.forced {
-                let left = ms(policy.forced_holdoff) - age;
-                if left > 0 {
-                    return Some(self.stop(
-                        Outcome::Waiting {
-                            reason: reason::WAITING_FOR_READS,
-                            message: format!(
-                                "forced ScaleIn of {listed} at {}: EDAS still lists them; waiting up to {}s more for them to go (forced removals are never re-sent)",
-                                r.at,
-                                left / 1000
-                            ),
-                        },
-                        Requeue::After(wait_ms(left).min(timing::QUIET_POLL.saturating_mul(2))),
-                    ));
-                }
-                if self.input.retry == Some(r.at.as_str()) {
-                    self.st.removals.retain(|x| x != &r);
-                    continue;
-                }
-                return Some(self.stop(
-                    Outcome::Stalled {
-                        reason: reason::FORCED_REMOVAL_NOT_OBSERVED,
-                        message: format!(
-                            "EDAS still lists {listed} {}s after a forced ScaleIn at {}; the operator does not re-send forced removals. Check the app in EDAS; to send again, annotate {RETRY_ANNOTATION}={}",
-                            age / 1000,
-                            r.at,
-                            r.at
-                        ),
-                    },
-                    Requeue::Resync,
-                ));
-            }
-            let left = ms(policy.read_lag_holdoff) - age;
-            if left > 0 {
-                let wait = format!(
-                    "waiting up to {}s more for EDAS's reads to catch up before {listed} can be sent again",
-                    left / 1000
-                );
-                let failed = self.st.history.iter().find(|h| {
-                    h.id == r.change_order_id && h.status_code != CoStatus::Succeeded.code()
-                });
-                let outcome = match failed {
-                    Some(h) => Outcome::ChangeOrderFailed(format!(
-                        "change order {} ended {}: {}; {wait}",
-                        h.id,
-                        h.status,
-                        h.message.clone().unwrap_or_default()
-                    )),
-                    None => Outcome::Waiting {
-                        reason: reason::WAITING_FOR_READS,
-                        message: format!(
-                            "change order {} ended at {} but EDAS still lists {listed}; {wait}",
-                            r.change_order_id, r.at
-                        ),
-                    },
-                };
-                return Some(self.stop(
-                    outcome,
-                    Requeue::After(wait_ms(left).min(timing::QUIET_POLL.saturating_mul(2))),
-                ));
-            }
-            // The hold-off passed: re-read the order's record before anything is sent.
-            match obs.orders.get(&r.change_order_id) {
-                None if !r.change_order_id.is_empty() => {
-                    return Some(Step::Need(Need::Order(r.change_order_id.clone())));
-                }
-                Some(OrderRead::Found(d)) if d.status.is_unfinished() => {
-                    let mut co = co_from_detail(d, None);
-                    co.ours = true;
-                    co.ecc_ids = r.ecc_ids.clone();
-                    self.st.removals.retain(|x| x != &r);
-                    return Some(self.still_running(co, d.status));
-                }
-                Some(OrderRead::Found(_)) if r.unconfirmed => {
-                    // It ended at some time up to now: hold again from now.
-                    let fresh = RemovalRecord {
-                        at: rfc3339(now),
-                        unconfirmed: false,
-                        ..r.clone()
-                    };
-                    self.st.removals.retain(|x| x != &r);
-                    self.st.removals.push(fresh);
-                    return self.held(plan, obs);
-                }
-                _ => self.st.removals.retain(|x| x != &r),
+            let step = if r.forced {
+                self.held_forced(&r, &listed, age)
+            } else {
+                self.held_by_order(&r, &listed, age, obs)
+            };
+            match step {
+                Held::Stop(step) => return Some(step),
+                Held::Again => return self.held(plan, obs),
+                Held::Released => self.st.removals.retain(|x| x != &r),
             }
         }
         None
+    }
+
+    fn held_forced(&mut self, r: &RemovalRecord, listed: &str, age: i64) -> Held {
+        let left = ms(self.input.policy.forced_holdoff) - age;
+        if left > 0 {
+            let message = format!(
+                "forced ScaleIn of {listed} at {}: EDAS still lists them; waiting up to {}s more for them to go (forced removals are never re-sent)",
+                r.at,
+                left / 1000
+            );
+            return Held::Stop(self.stop(
+                Outcome::Waiting {
+                    reason: reason::WAITING_FOR_READS,
+                    message,
+                },
+                Requeue::After(wait_ms(left).min(timing::QUIET_POLL.saturating_mul(2))),
+            ));
+        }
+        if self.input.retry == Some(r.at.as_str()) {
+            return Held::Released;
+        }
+        let message = format!(
+            "EDAS still lists {listed} {}s after a forced ScaleIn at {}; the operator does not re-send forced removals. Check the app in EDAS; to send again, annotate {RETRY_ANNOTATION}={}",
+            age / 1000,
+            r.at,
+            r.at
+        );
+        Held::Stop(self.stop(
+            Outcome::Stalled {
+                reason: reason::FORCED_REMOVAL_NOT_OBSERVED,
+                message,
+            },
+            Requeue::Resync,
+        ))
+    }
+
+    fn held_by_order(
+        &mut self,
+        r: &RemovalRecord,
+        listed: &str,
+        age: i64,
+        obs: &Observation,
+    ) -> Held {
+        let left = ms(self.input.policy.read_lag_holdoff) - age;
+        if left > 0 {
+            let wait = format!(
+                "waiting up to {}s more for EDAS's reads to catch up before {listed} can be sent again",
+                left / 1000
+            );
+            let failed =
+                self.st.history.iter().find(|h| {
+                    h.id == r.change_order_id && h.status_code != CoStatus::Succeeded.code()
+                });
+            let outcome = match failed {
+                Some(h) => Outcome::ChangeOrderFailed(format!(
+                    "change order {} ended {}: {}; {wait}",
+                    h.id,
+                    h.status,
+                    h.message.clone().unwrap_or_default()
+                )),
+                None => Outcome::Waiting {
+                    reason: reason::WAITING_FOR_READS,
+                    message: format!(
+                        "change order {} ended at {} but EDAS still lists {listed}; {wait}",
+                        r.change_order_id, r.at
+                    ),
+                },
+            };
+            let requeue = Requeue::After(wait_ms(left).min(timing::QUIET_POLL.saturating_mul(2)));
+            return Held::Stop(self.stop(outcome, requeue));
+        }
+        // The hold-off passed: re-read the order's record before anything is sent.
+        match obs.orders.get(&r.change_order_id) {
+            None if !r.change_order_id.is_empty() => {
+                Held::Stop(Step::Need(Need::Order(r.change_order_id.clone())))
+            }
+            Some(OrderRead::Found(d)) if d.status.is_unfinished() => {
+                let mut co = co_from_detail(d, None);
+                co.ours = true;
+                co.ecc_ids = r.ecc_ids.clone();
+                self.st.removals.retain(|x| x != r);
+                Held::Stop(self.still_running(co, d.status))
+            }
+            Some(OrderRead::Found(_)) if r.unconfirmed => {
+                // It ended at some time up to now: hold again from now.
+                let fresh = RemovalRecord {
+                    at: rfc3339(self.now()),
+                    unconfirmed: false,
+                    ..r.clone()
+                };
+                self.st.removals.retain(|x| x != r);
+                self.st.removals.push(fresh);
+                Held::Again
+            }
+            _ => Held::Released,
+        }
     }
 
     fn failure_gate(&mut self) -> Option<Step> {

@@ -238,57 +238,50 @@ impl End {
     }
 }
 
-async fn run(
+/// Everything checked before any EDAS call: deletion, pause, spec, ownership of the app,
+/// credentials. Either the client to use, or how the reconcile ends without one.
+async fn preflight(
     obj: &EdasAppMembership,
     ctx: &Context,
-    old: &EdasAppMembershipStatus,
-) -> Result<End, Ended> {
+) -> Result<Arc<dyn EdasApi>, (Outcome, Action)> {
     if obj.meta().deletion_timestamp.is_some() {
-        return Ok(End::plain(
-            old,
-            Outcome::Terminating,
-            Action::await_change(),
-        ));
+        return Err((Outcome::Terminating, Action::await_change()));
     }
     if is_paused(obj) {
-        return Ok(End::plain(old, Outcome::Paused, Action::await_change()));
+        return Err((Outcome::Paused, Action::await_change()));
     }
     if let Err(e) = obj.spec.validate() {
-        return Ok(End::plain(
-            old,
-            Outcome::InvalidSpec(e),
-            Action::await_change(),
-        ));
+        return Err((Outcome::InvalidSpec(e), Action::await_change()));
     }
     if let Some(owner) = conflicting_owner(ctx, obj) {
         let msg = format!(
             "app {} is already managed by EdasAppMembership {owner}; this resource does nothing",
             obj.spec.app_id
         );
-        return Ok(End::plain(
-            old,
+        return Err((
             Outcome::Conflict(msg),
             Action::requeue(Duration::from_secs(60)),
         ));
     }
-    let api = match ctx.credentials_for(obj).await {
-        Err(msg) => {
-            return Ok(End::plain(
-                old,
-                Outcome::InvalidCredentials(msg),
-                Action::requeue(Duration::from_secs(120)),
-            ));
-        }
-        Ok(creds) => match ctx.edas.client(&creds, &obj.spec.region_id) {
-            Err(msg) => {
-                return Ok(End::plain(
-                    old,
-                    Outcome::InvalidSpec(msg),
-                    Action::await_change(),
-                ));
-            }
-            Ok(api) => api,
-        },
+    let creds = ctx.credentials_for(obj).await.map_err(|msg| {
+        (
+            Outcome::InvalidCredentials(msg),
+            Action::requeue(Duration::from_secs(120)),
+        )
+    })?;
+    ctx.edas
+        .client(&creds, &obj.spec.region_id)
+        .map_err(|msg| (Outcome::InvalidSpec(msg), Action::await_change()))
+}
+
+async fn run(
+    obj: &EdasAppMembership,
+    ctx: &Context,
+    old: &EdasAppMembershipStatus,
+) -> Result<End, Ended> {
+    let api = match preflight(obj, ctx).await {
+        Ok(api) => api,
+        Err((outcome, action)) => return Ok(End::plain(old, outcome, action)),
     };
     let policy = ctx.policy(&obj.spec);
     let input = Input {
