@@ -246,14 +246,15 @@ async fn e2e_partial_ecu_list_removes_no_declared_member() {
         &by_host,
         json!({"scaleIn": {"maxPerChangeOrder": 5, "minRemaining": 1}}),
     );
+    // Safety first (what breaks), then what the resource says.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let during = s.attempts().await.len();
+    assert_eq!(during, 0, "ScaleIn sent on an incomplete observation");
+    assert_eq!(s.declared_removed(&keep).await, 0);
     eventually(T, "IncompleteObservation", || async {
         (reason(&s.obj(), "Synced") == "IncompleteObservation").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let during = s.attempts().await.len();
-    assert_eq!(during, 0, "ScaleIn sent on an incomplete observation");
-    assert_eq!(s.declared_removed(&keep).await, 0);
     assert!(
         s.sim
             .post("/_sim/faults", &json!({"partialEcuList": null}))
@@ -328,13 +329,16 @@ async fn e2e_async_forced_scale_in_is_never_resent() {
         &[ecc(&keep[0])],
         json!({"scaleIn": {"force": true, "maxPerChangeOrder": 5, "minRemaining": 0}}),
     );
+    // Past the forced hold-off, the ECCs still listed: one attempt each, never a re-send.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let max = s.max_attempts().await;
+    assert_eq!(max, 1, "forced removal re-sent: {:?}", s.attempts().await);
     eventually(T, "ForcedRemovalNotObserved", || async {
         (reason(&s.obj(), "Stalled") == "ForcedRemovalNotObserved").then_some(())
     })
     .await;
     s.ready(T).await;
-    let max = s.max_attempts().await;
-    assert_eq!(max, 1, "forced removal re-sent: {:?}", s.attempts().await);
+    assert_eq!(s.max_attempts().await, 1);
     let removed = s.declared_removed(&keep).await;
     assert_eq!(removed, 0);
     write_row(
@@ -391,11 +395,6 @@ async fn e2e_order_aborted_by_a_person_is_not_resent() {
             .await
             .is_success()
     );
-    eventually(T, "Stalled AbortedByUser", || async {
-        let o = s.obj();
-        (cond_is(&o, "Stalled", "True", Some("AbortedByUser"))).then_some(())
-    })
-    .await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     let max = s.max_attempts().await;
     assert_eq!(
@@ -404,6 +403,11 @@ async fn e2e_order_aborted_by_a_person_is_not_resent() {
         "the aborted order was re-sent: {:?}",
         s.attempts().await
     );
+    eventually(T, "Stalled AbortedByUser", || async {
+        let o = s.obj();
+        (cond_is(&o, "Stalled", "True", Some("AbortedByUser"))).then_some(())
+    })
+    .await;
     assert!(
         s.events("ChangeOrderAborted")
             .iter()
@@ -467,6 +471,21 @@ async fn e2e_rollback_and_unknown_codes_are_failures() {
                 .post("/_sim/faults", &json!({"stallChangeOrders": false}))
                 .await
                 .is_success()
+        );
+        // The end was seen (the order no longer followed) and never told as a success.
+        eventually(T, "the ended order seen", || async {
+            let seen = s.obj()["status"]["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|o| o["id"] == id.as_str()));
+            seen.then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !s.events("ChangeOrderSucceeded")
+                .iter()
+                .any(|e| e["note"].as_str().unwrap_or("").contains(&id)),
+            "{code}: order {id} was told as a success"
         );
         eventually(T, "ChangeOrderFailed", || async {
             (reason(&s.obj(), "Ready") == "ChangeOrderFailed").then_some(())
@@ -540,16 +559,14 @@ async fn e2e_resource_being_deleted_makes_no_edas_calls() {
         "-p",
         r#"{"spec":{"managementPolicy":"Manage","scaleIn":{"minRemaining":0}}}"#,
     ]);
-    eventually(T, "Terminating", || async {
-        (reason(&s.obj(), "Synced") == "Terminating").then_some(())
-    })
-    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let before = s.sim.calls().await.len();
     tokio::time::sleep(Duration::from_secs(12)).await;
     let after = s.sim.calls().await.len();
     let scale_ins = s.attempts().await.len();
     assert_eq!(scale_ins, 0, "a Terminating resource sent a ScaleIn");
     assert_eq!(after, before, "a Terminating resource called EDAS");
+    assert_eq!(reason(&s.obj(), "Synced"), "Terminating");
     s.cp.kubectl_ok(&[
         "-n",
         &s.ns,
