@@ -197,6 +197,22 @@ impl CallObserver for Metrics {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn deleted_objects_leave_the_ready_gauge() {
+        let m = Metrics::new();
+        m.set_ready("ns/a", Some("True"));
+        m.set_ready("ns/b", Some("False"));
+        assert_eq!(m.tracked_objects(), 2);
+        m.retain_objects(|k| k == "ns/a");
+        assert_eq!(m.tracked_objects(), 1);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"edas_operator_resources{ready="false"} 0"#),
+            "{text}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -460,6 +460,25 @@ async fn e2e_paused_resource_makes_no_calls_and_conflicts_are_refused() {
         "the second claim removed nothing"
     );
     assert_eq!(sim.scale_ins(&shared).await.len(), 1);
+    // The same app named in another region (one endpoint serves several): still a conflict.
+    cp.apply_yaml_ok(&membership(
+        &ns,
+        "third",
+        &shared,
+        &[],
+        json!({"regionId": "cn-shanghai", "scaleIn": {"minRemaining": 0}}),
+    ));
+    eventually(T, "Conflict across regions", || async {
+        cond_is(&cp.eam(&ns, "third"), "Synced", "False", Some("Conflict")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        sim.eccs(&shared).await.len(),
+        2,
+        "the third claim removed nothing"
+    );
+    assert_eq!(sim.scale_ins(&shared).await.len(), 1);
 
     // Paused: zero EDAS calls for that app, ever.
     let calls = sim.calls().await;
