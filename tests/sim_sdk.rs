@@ -4,32 +4,21 @@
 //! here on 127.0.0.1:0.
 //!
 //! The interpreter comes from `EDAS_SDK_PYTHON` (`hack/python-sdk.sh` makes one and prints its
-//! path). Without it the test prints a loud SKIPPED line and passes, unless
-//! `EDAS_REQUIRE_E2E=1`, where it fails.
+//! path). The test is ignored by plain `cargo test` (listed as ignored, never as passed);
+//! `hack/test.sh` sets `EDAS_SDK_PYTHON` and runs it with `--include-ignored`; asked for
+//! without the interpreter, it fails.
 
 use edas_operator::sim::{self, SimState};
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the official SDK venv: hack/test.sh runs it"]
 async fn official_python_sdks_pass_the_simulator_scenarios() {
-    let Some(python) = std::env::var_os("EDAS_SDK_PYTHON").filter(|p| !p.is_empty()) else {
-        if std::env::var("EDAS_REQUIRE_E2E").as_deref() == Ok("1") {
-            panic!(
-                "EDAS_REQUIRE_E2E=1 but EDAS_SDK_PYTHON is not set: run \
-                 `export EDAS_SDK_PYTHON=$(hack/python-sdk.sh)` first"
-            );
-        }
-        // Straight to the stderr handle, so libtest's output capture does not hide it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n********************************************************************\n\
-             SKIPPED: set EDAS_SDK_PYTHON (EDAS_SDK_PYTHON=$(hack/python-sdk.sh)) to run the\n\
-             official Python SDK scenarios against the simulator (tests/sdk/*.py)\n\
-             ********************************************************************\n"
+    let python = std::env::var_os("EDAS_SDK_PYTHON")
+        .filter(|p| !p.is_empty())
+        .expect(
+            "EDAS_SDK_PYTHON is not set: run `export EDAS_SDK_PYTHON=$(hack/python-sdk.sh)` first",
         );
-        return;
-    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handle = sim::start(listener, SimState::demo()).await.unwrap();
     let sdk_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk");
