@@ -357,4 +357,108 @@ mod tests {
         assert_eq!(get(&c, "Stalled").unwrap().status, "True");
         assert_eq!(get(&c, "Stalled").unwrap().reason, "SafetyLimit");
     }
+
+    const REC: &str = "Reconciled";
+    type Row = (Outcome, [(Tri, &'static str); 4]);
+
+    /// One row per outcome (and per documented reason of the variants that carry one): the
+    /// (status, reason) of Ready, Synced, Reconciling and Stalled. Reasons are spelled out so
+    /// that a renamed const shows here too.
+    fn table() -> Vec<Row> {
+        use Tri::{False as F, Keep as K, True as T};
+        let m = || "msg".to_string();
+        #[rustfmt::skip]
+        let table = vec![
+            (Outcome::Converged, [(T, "Converged"), (T, REC), (F, REC), (F, REC)]),
+            (Outcome::MembersMissing(m()), [(F, "MembersMissing"), (T, REC), (F, REC), (T, "MembersMissing")]),
+            (Outcome::ObserveOnly(m()), [(F, "ObserveOnly"), (T, "ObserveOnly"), (F, REC), (F, REC)]),
+            (Outcome::ChangeOrderRunning(m()), [(F, "ChangeOrderRunning"), (T, "ChangeOrderRunning"), (T, "ChangeOrderRunning"), (F, REC)]),
+            (Outcome::WaitingForConfirmation(m()), [(F, "WaitingForConfirmation"), (F, "WaitingForConfirmation"), (F, REC), (T, "WaitingForConfirmation")]),
+            (Outcome::ChangeOrderStuck(m()), [(F, "ChangeOrderStuck"), (F, "ChangeOrderStuck"), (F, REC), (T, "ChangeOrderStuck")]),
+            (Outcome::ForeignChangeOrder(m()), [(F, "ChangeOrderInProgress"), (F, "ChangeOrderInProgress"), (T, "ChangeOrderInProgress"), (F, REC)]),
+            (Outcome::ChangeOrderFailed(m()), [(F, "ChangeOrderFailed"), (F, "ChangeOrderFailed"), (T, "ChangeOrderFailed"), (F, REC)]),
+            (Outcome::SafetyLimit(m()), [(F, "SafetyLimit"), (F, "SafetyLimit"), (F, REC), (T, "SafetyLimit")]),
+            (Outcome::OutcomeUnknown(m()), [(F, "OutcomeUnknown"), (F, "OutcomeUnknown"), (T, "OutcomeUnknown"), (F, REC)]),
+            (Outcome::Paused, [(K, "Paused"), (F, "Paused"), (F, REC), (F, REC)]),
+            (Outcome::Conflict(m()), [(F, "Conflict"), (F, "Conflict"), (F, REC), (T, "Conflict")]),
+            (Outcome::InvalidCredentials(m()), [(F, "InvalidCredentials"), (F, "InvalidCredentials"), (F, REC), (T, "InvalidCredentials")]),
+            (Outcome::InvalidSpec(m()), [(F, "InvalidSpec"), (F, "InvalidSpec"), (F, REC), (T, "InvalidSpec")]),
+            (Outcome::Transient { reason: "Throttled", message: m() }, [(K, "Throttled"), (F, "Throttled"), (T, "Throttled"), (F, REC)]),
+            (Outcome::Transient { reason: "EdasUnavailable", message: m() }, [(K, "EdasUnavailable"), (F, "EdasUnavailable"), (T, "EdasUnavailable"), (F, REC)]),
+            (Outcome::Permanent { reason: "EdasError", message: m() }, [(K, "EdasError"), (F, "EdasError"), (F, REC), (T, "EdasError")]),
+            (Outcome::Permanent { reason: "MalformedResponse", message: m() }, [(K, "MalformedResponse"), (F, "MalformedResponse"), (F, REC), (T, "MalformedResponse")]),
+            (Outcome::Stalled { reason: "AbortedByUser", message: m() }, [(F, "AbortedByUser"), (F, "AbortedByUser"), (F, REC), (T, "AbortedByUser")]),
+            (Outcome::Stalled { reason: "CannotSettle", message: m() }, [(F, "CannotSettle"), (F, "CannotSettle"), (F, REC), (T, "CannotSettle")]),
+            (Outcome::Waiting { reason: "WaitingForReads", message: m() }, [(F, "WaitingForReads"), (F, "WaitingForReads"), (T, "WaitingForReads"), (F, REC)]),
+            (Outcome::Waiting { reason: "IncompleteObservation", message: m() }, [(F, "IncompleteObservation"), (F, "IncompleteObservation"), (T, "IncompleteObservation"), (F, REC)]),
+            (Outcome::Terminating, [(K, "Terminating"), (F, "Terminating"), (F, REC), (F, REC)]),
+        ];
+        table
+    }
+
+    /// Adding an Outcome variant fails to compile here until `table` has a row for it.
+    fn variant(o: &Outcome) -> u8 {
+        match o {
+            Outcome::Converged => 0,
+            Outcome::MembersMissing(_) => 1,
+            Outcome::ObserveOnly(_) => 2,
+            Outcome::ChangeOrderRunning(_) => 3,
+            Outcome::WaitingForConfirmation(_) => 4,
+            Outcome::ChangeOrderStuck(_) => 5,
+            Outcome::ForeignChangeOrder(_) => 6,
+            Outcome::ChangeOrderFailed(_) => 7,
+            Outcome::SafetyLimit(_) => 8,
+            Outcome::OutcomeUnknown(_) => 9,
+            Outcome::Paused => 10,
+            Outcome::Conflict(_) => 11,
+            Outcome::InvalidCredentials(_) => 12,
+            Outcome::InvalidSpec(_) => 13,
+            Outcome::Transient { .. } => 14,
+            Outcome::Permanent { .. } => 15,
+            Outcome::Stalled { .. } => 16,
+            Outcome::Waiting { .. } => 17,
+            Outcome::Terminating => 18,
+        }
+    }
+
+    /// The message of an outcome that carries none; the table's others carry "msg".
+    fn message_of(o: &Outcome) -> &'static str {
+        match o {
+            Outcome::Converged => "the app runs exactly the declared members",
+            Outcome::Paused => {
+                "paused by annotation edas.operators.dev/paused; no EDAS calls are made"
+            }
+            Outcome::Terminating => "the resource is being deleted; no EDAS calls are made",
+            _ => "msg",
+        }
+    }
+
+    #[test]
+    fn every_outcome_maps_to_the_same_four_conditions() {
+        let table = table();
+        let covered: std::collections::BTreeSet<u8> =
+            table.iter().map(|(o, _)| variant(o)).collect();
+        assert_eq!(covered.len(), 19, "every Outcome variant has a row");
+        let types = ["Ready", "Synced", "Reconciling", "Stalled"];
+        for (outcome, want) in table {
+            let got = desired(&outcome);
+            for (i, ((type_, tri, reason, msg), (want_tri, want_reason))) in
+                got.into_iter().zip(want).enumerate()
+            {
+                assert_eq!(type_, types[i], "{outcome:?}");
+                assert_eq!(
+                    (tri, reason),
+                    (want_tri, want_reason),
+                    "{outcome:?} {type_}"
+                );
+                // Ready and Synced always carry the message; Reconciling and Stalled only when True.
+                let want_msg = if i < 2 || tri == Tri::True {
+                    message_of(&outcome)
+                } else {
+                    ""
+                };
+                assert_eq!(msg, want_msg, "{outcome:?} {type_} message");
+            }
+        }
+    }
 }
