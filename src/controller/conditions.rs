@@ -58,179 +58,143 @@ pub enum Tri {
 pub type Desired = [(&'static str, Tri, &'static str, String); 4];
 
 pub fn desired(outcome: &Outcome) -> Desired {
-    use Tri::*;
-    let (ready, synced, reconciling, stalled, rs, ss, msg): (
-        Tri,
-        Tri,
-        Tri,
-        Tri,
-        &'static str,
-        &'static str,
-        String,
-    ) = match outcome {
-        Outcome::Converged => (
-            True,
-            True,
-            False,
-            False,
-            reason::CONVERGED,
-            reason::RECONCILED,
-            "the app runs exactly the declared members".into(),
-        ),
-        Outcome::MembersMissing(m) => (
-            False,
-            True,
-            False,
-            True,
-            reason::MEMBERS_MISSING,
-            reason::RECONCILED,
-            m.clone(),
-        ),
-        Outcome::ObserveOnly(m) => (
-            False,
-            True,
-            False,
-            False,
-            reason::OBSERVE_ONLY,
-            reason::OBSERVE_ONLY,
-            m.clone(),
-        ),
-        Outcome::ChangeOrderRunning(m) => (
-            False,
-            True,
-            True,
-            False,
-            reason::CHANGE_ORDER_RUNNING,
-            reason::CHANGE_ORDER_RUNNING,
-            m.clone(),
-        ),
-        Outcome::WaitingForConfirmation(m) => (
-            False,
-            False,
-            False,
-            True,
-            reason::WAITING_FOR_CONFIRMATION,
-            reason::WAITING_FOR_CONFIRMATION,
-            m.clone(),
-        ),
-        Outcome::ChangeOrderStuck(m) => (
-            False,
-            False,
-            False,
-            True,
-            reason::CHANGE_ORDER_STUCK,
-            reason::CHANGE_ORDER_STUCK,
-            m.clone(),
-        ),
-        Outcome::ForeignChangeOrder(m) => (
-            False,
-            False,
-            True,
-            False,
-            reason::CHANGE_ORDER_IN_PROGRESS,
-            reason::CHANGE_ORDER_IN_PROGRESS,
-            m.clone(),
-        ),
-        Outcome::ChangeOrderFailed(m) => (
-            False,
-            False,
-            True,
-            False,
-            reason::CHANGE_ORDER_FAILED,
-            reason::CHANGE_ORDER_FAILED,
-            m.clone(),
-        ),
-        Outcome::SafetyLimit(m) => (
-            False,
-            False,
-            False,
-            True,
-            reason::SAFETY_LIMIT,
-            reason::SAFETY_LIMIT,
-            m.clone(),
-        ),
-        Outcome::OutcomeUnknown(m) => (
-            False,
-            False,
-            True,
-            False,
-            reason::OUTCOME_UNKNOWN,
-            reason::OUTCOME_UNKNOWN,
-            m.clone(),
-        ),
-        Outcome::Paused => (
-            Keep,
-            False,
-            False,
-            False,
-            reason::PAUSED,
-            reason::PAUSED,
-            "paused by annotation edas.operators.dev/paused; no EDAS calls are made".into(),
-        ),
-        Outcome::Conflict(m) => (
-            False,
-            False,
-            False,
-            True,
-            reason::CONFLICT,
-            reason::CONFLICT,
-            m.clone(),
-        ),
-        Outcome::InvalidCredentials(m) => (
-            False,
-            False,
-            False,
-            True,
-            reason::INVALID_CREDENTIALS,
-            reason::INVALID_CREDENTIALS,
-            m.clone(),
-        ),
-        Outcome::InvalidSpec(m) => (
-            False,
-            False,
-            False,
-            True,
-            reason::INVALID_SPEC,
-            reason::INVALID_SPEC,
-            m.clone(),
-        ),
-        Outcome::Transient { reason, message } => {
-            (Keep, False, True, False, reason, reason, message.clone())
+    outcome.verdict().into_conditions()
+}
+
+/// What an outcome says, by name. Reconciling and Stalled are never left as they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Verdict {
+    ready: Tri,
+    synced: Tri,
+    /// Reconciling=True: the operator is still working towards the spec.
+    reconciling: bool,
+    /// Stalled=True: progress is blocked and needs a human.
+    stalled: bool,
+    /// Ready's reason, and Reconciling's or Stalled's when True.
+    reason: &'static str,
+    synced_reason: &'static str,
+    message: String,
+}
+
+impl Verdict {
+    /// Neither reconciling nor stalled; Synced gives the same reason as Ready.
+    fn new(ready: Tri, synced: Tri, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            ready,
+            synced,
+            reconciling: false,
+            stalled: false,
+            reason,
+            synced_reason: reason,
+            message: message.into(),
         }
-        Outcome::Permanent { reason, message } => {
-            (Keep, False, False, True, reason, reason, message.clone())
+    }
+
+    fn reconciling(self) -> Self {
+        Self {
+            reconciling: true,
+            ..self
         }
-        Outcome::Stalled { reason, message } => {
-            (False, False, False, True, reason, reason, message.clone())
+    }
+
+    fn stalled(self) -> Self {
+        Self {
+            stalled: true,
+            ..self
         }
-        Outcome::Waiting { reason, message } => {
-            (False, False, True, False, reason, reason, message.clone())
+    }
+
+    fn synced_reason(self, synced_reason: &'static str) -> Self {
+        Self {
+            synced_reason,
+            ..self
         }
-        Outcome::Terminating => (
-            Keep,
-            False,
-            False,
-            False,
-            reason::TERMINATING,
-            reason::TERMINATING,
-            "the resource is being deleted; no EDAS calls are made".into(),
-        ),
-    };
-    let flag = |t: Tri, yes: &'static str| -> (&'static str, String) {
-        if t == True {
-            (yes, msg.clone())
-        } else {
-            (reason::RECONCILED, String::new())
+    }
+
+    /// (Ready, Synced, Reconciling, Stalled). A False Reconciling or Stalled says
+    /// `Reconciled` with no message.
+    fn into_conditions(self) -> Desired {
+        let flag = |on: bool| {
+            if on {
+                (Tri::True, self.reason, self.message.clone())
+            } else {
+                (Tri::False, reason::RECONCILED, String::new())
+            }
+        };
+        let (rec, rec_reason, rec_msg) = flag(self.reconciling);
+        let (st, st_reason, st_msg) = flag(self.stalled);
+        [
+            (
+                condition::READY,
+                self.ready,
+                self.reason,
+                self.message.clone(),
+            ),
+            (
+                condition::SYNCED,
+                self.synced,
+                self.synced_reason,
+                self.message,
+            ),
+            (condition::RECONCILING, rec, rec_reason, rec_msg),
+            (condition::STALLED, st, st_reason, st_msg),
+        ]
+    }
+}
+
+impl Outcome {
+    /// One short arm per outcome.
+    fn verdict(&self) -> Verdict {
+        use Tri::{False, Keep, True};
+        // Not ready, not synced, and either still working or waiting for a human.
+        let working = |r, m: &str| Verdict::new(False, False, r, m).reconciling();
+        let blocked = |r, m: &str| Verdict::new(False, False, r, m).stalled();
+        match self {
+            Outcome::Converged => Verdict::new(
+                True,
+                True,
+                reason::CONVERGED,
+                "the app runs exactly the declared members",
+            )
+            .synced_reason(reason::RECONCILED),
+            Outcome::MembersMissing(m) => Verdict::new(False, True, reason::MEMBERS_MISSING, m)
+                .synced_reason(reason::RECONCILED)
+                .stalled(),
+            Outcome::ObserveOnly(m) => Verdict::new(False, True, reason::OBSERVE_ONLY, m),
+            Outcome::ChangeOrderRunning(m) => {
+                Verdict::new(False, True, reason::CHANGE_ORDER_RUNNING, m).reconciling()
+            }
+            Outcome::WaitingForConfirmation(m) => blocked(reason::WAITING_FOR_CONFIRMATION, m),
+            Outcome::ChangeOrderStuck(m) => blocked(reason::CHANGE_ORDER_STUCK, m),
+            Outcome::ForeignChangeOrder(m) => working(reason::CHANGE_ORDER_IN_PROGRESS, m),
+            Outcome::ChangeOrderFailed(m) => working(reason::CHANGE_ORDER_FAILED, m),
+            Outcome::SafetyLimit(m) => blocked(reason::SAFETY_LIMIT, m),
+            Outcome::OutcomeUnknown(m) => working(reason::OUTCOME_UNKNOWN, m),
+            Outcome::Paused => Verdict::new(
+                Keep,
+                False,
+                reason::PAUSED,
+                "paused by annotation edas.operators.dev/paused; no EDAS calls are made",
+            ),
+            Outcome::Conflict(m) => blocked(reason::CONFLICT, m),
+            Outcome::InvalidCredentials(m) => blocked(reason::INVALID_CREDENTIALS, m),
+            Outcome::InvalidSpec(m) => blocked(reason::INVALID_SPEC, m),
+            Outcome::Transient { reason, message } => {
+                Verdict::new(Keep, False, reason, message).reconciling()
+            }
+            Outcome::Permanent { reason, message } => {
+                Verdict::new(Keep, False, reason, message).stalled()
+            }
+            Outcome::Stalled { reason, message } => blocked(reason, message),
+            Outcome::Waiting { reason, message } => working(reason, message),
+            Outcome::Terminating => Verdict::new(
+                Keep,
+                False,
+                reason::TERMINATING,
+                "the resource is being deleted; no EDAS calls are made",
+            ),
         }
-    };
-    let (rec_reason, rec_msg) = flag(reconciling, rs);
-    let (st_reason, st_msg) = flag(stalled, rs);
-    [
-        (condition::READY, ready, rs, msg.clone()),
-        (condition::SYNCED, synced, ss, msg.clone()),
-        (condition::RECONCILING, reconciling, rec_reason, rec_msg),
-        (condition::STALLED, stalled, st_reason, st_msg),
-    ]
+    }
 }
 
 fn tri_str(t: Tri) -> &'static str {
