@@ -3,7 +3,7 @@
 
 use crate::edas::budget::{BudgetConfig, CallBudget};
 use crate::edas::signer::SignatureAlgorithm;
-use crate::edas::{ClientConfig, Credentials, EdasApi, EdasClient};
+use crate::edas::{ClientConfig, Credentials, EdasClient};
 use crate::telemetry::LogFormat;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -234,43 +234,6 @@ pub struct EdasStatusArgs {
     /// Print JSON instead of a table.
     #[arg(long, default_value_t = false)]
     pub json: bool,
-}
-
-pub async fn edas_command(args: EdasCommandArgs) -> anyhow::Result<()> {
-    match args.command {
-        EdasCommand::Status(a) => {
-            let client = a.edas.env_client(&a.region)?;
-            let status = client.query_application_status(&a.app_id).await?;
-            if a.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "appId": status.app_id,
-                        "name": status.name,
-                        "eccs": status.eccs,
-                    }))?
-                );
-            } else {
-                println!("app {} ({})", status.app_id, status.name);
-                println!(
-                    "{:<38} {:<38} {:<22} {:<16} {:<24} TASK",
-                    "ECC", "ECU", "INSTANCE", "IP", "STATE"
-                );
-                for e in &status.eccs {
-                    println!(
-                        "{:<38} {:<38} {:<22} {:<16} {:<24} {}",
-                        e.ecc_id,
-                        e.ecu_id,
-                        e.instance_id,
-                        e.ip,
-                        e.app_state.to_string(),
-                        e.task_state
-                    );
-                }
-            }
-            Ok(())
-        }
-    }
 }
 
 #[cfg(test)]

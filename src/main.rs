@@ -12,8 +12,8 @@ async fn main() -> std::process::ExitCode {
         Command::Run(args) => edas_operator::controller::run(args).await,
         Command::Crd => edas_operator::crd::print_crd(),
         Command::Simulate(args) => edas_operator::sim::run(args).await,
-        Command::Plan(args) => edas_operator::controller::plan_command(args).await,
-        Command::Edas(args) => edas_operator::cli::edas_command(args).await,
+        Command::Plan(args) => edas_operator::commands::plan_command(args).await,
+        Command::Edas(args) => edas_operator::commands::edas_command(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,7 +11,7 @@ pub mod reconcile;
 pub mod status;
 pub mod timing;
 
-use crate::cli::{EdasArgs, PlanArgs, RunArgs};
+use crate::cli::{EdasArgs, RunArgs};
 use crate::crd::EdasAppMembership;
 use crate::edas::budget::CallBudget;
 use crate::edas::client::CallObserver;
@@ -553,72 +553,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("controller stopped");
     if lost_leadership && args.leader_election {
         anyhow::bail!("lost leadership");
-    }
-    Ok(())
-}
-
-/// `edas-operator plan -f FILE`: read-only, prints the plan the controller would compute.
-pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.file.display()))?;
-    let obj: EdasAppMembership = serde_yaml_ng::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not an EdasAppMembership manifest: {e}",
-            args.file.display()
-        )
-    })?;
-    obj.spec
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-    let client = args.edas.env_client(&obj.spec.region_id)?;
-    let app = client.query_application_status(&obj.spec.app_id).await?;
-    let plan = plan::compute(&obj.spec, &app);
-    if args.output == "json" {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
-        return Ok(());
-    }
-    println!(
-        "app {} ({}) in {}: {} ECC(s) observed, {} declared",
-        app.app_id,
-        app.name,
-        obj.spec.region_id,
-        app.eccs.len(),
-        obj.spec.members.len()
-    );
-    for e in &app.eccs {
-        let mark = if plan.declared.contains(&e.ecc_id) {
-            "keep  "
-        } else {
-            "remove"
-        };
-        println!(
-            "  {mark} {} ecu={} instance={} ip={} state={} task={}",
-            e.ecc_id, e.ecu_id, e.instance_id, e.ip, e.app_state, e.task_state
-        );
-    }
-    for m in &plan.missing {
-        println!("  missing {m} (declared, not running the app; the operator does not add ECCs)");
-    }
-    if plan.to_remove.is_empty() {
-        println!("plan: nothing to remove");
-    } else {
-        println!(
-            "plan: remove {} ECC(s) in change orders of at most {}{}",
-            plan.to_remove.len(),
-            obj.spec.scale_in.max_per_change_order,
-            if obj.spec.scale_in.force {
-                " (ForceStatus=true)"
-            } else {
-                ""
-            }
-        );
-        match &plan.blocked {
-            Some(b) => println!("blocked: {b}"),
-            None => println!("next change order: {}", plan.next_batch.join(",")),
-        }
-        if obj.spec.management_policy == crate::crd::ManagementPolicy::Observe {
-            println!("managementPolicy Observe: the operator would only report this plan");
-        }
     }
     Ok(())
 }
