@@ -17,7 +17,8 @@ use crate::edas::budget::CallBudget;
 use crate::edas::client::CallObserver;
 use crate::edas::{ClientConfig, Credentials, EdasApi, EdasClient};
 use crate::metrics::Metrics;
-use futures::{StreamExt, TryStreamExt};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
@@ -308,7 +309,8 @@ async fn kube_client(kubeconfig: &Option<std::path::PathBuf>) -> anyhow::Result<
     Ok(Client::try_from(config)?)
 }
 
-/// `edas-operator run`.
+/// `edas-operator run`: the wiring. Refuse bad flags, serve health and metrics, wait for the
+/// Lease, then watch and reconcile until shutdown or the Lease is lost.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Refuse a bad endpoint or budget before anything starts.
     args.edas.client_config()?;
@@ -316,21 +318,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = kube_client(&args.kubeconfig).await?;
     let metrics = Arc::new(Metrics::new());
     let ready = Arc::new(AtomicBool::new(false));
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        crate::shutdown_signal().await;
-        tracing::info!("shutdown signal received");
-        let _ = shutdown_tx.send(true);
-    });
-    let wait_shutdown = {
-        let rx = shutdown_rx.clone();
-        move || {
-            let mut rx = rx.clone();
-            async move {
-                let _ = rx.wait_for(|v| *v).await;
-            }
-        }
-    };
+    let shutdown = Shutdown::on_signal();
     let health = crate::server::Health {
         ready: ready.clone(),
         metrics: metrics.clone(),
@@ -338,60 +326,159 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(crate::server::serve(
         args.metrics_addr,
         health,
-        wait_shutdown(),
+        shutdown.wait(),
     ));
-
-    // With leader election, only the replica holding the Lease talks to EDAS.
-    let leadership = if args.leader_election {
-        // A standby serves and is ready; it only does not act. Readiness falls back to the
-        // cache sync once it leads.
-        ready.store(true, Ordering::SeqCst);
-        let l = leader::acquire(client.clone(), &args, wait_shutdown()).await?;
-        ready.store(false, Ordering::SeqCst);
-        Some(l)
-    } else {
-        None
-    };
-    if *shutdown_rx.borrow() {
+    let leadership = lead(&client, &args, &ready, &shutdown).await?;
+    if shutdown.requested() {
         return Ok(());
     }
 
-    let default_credentials = Credentials::from_env()?;
-    let default_namespaces: BTreeSet<String> = args
-        .default_credentials_namespaces
-        .iter()
+    let (reader, writer) = reflector::store::<EdasAppMembership>();
+    let ctx = Arc::new(context(&client, &args, metrics, reader.clone())?);
+    let namespaces: Vec<String> = entries(&args.watch_namespaces).collect();
+    let trigger = watch_stream(client, &namespaces, writer);
+    spawn_readiness(reader.clone(), ready);
+    spawn_pruning(ctx.clone());
+    let stop = stop_on(&shutdown, leadership.clone());
+    tracing::info!(namespaces = ?namespaces, "starting controller");
+    run_controller(
+        trigger,
+        reader,
+        ctx,
+        stop,
+        leadership.clone(),
+        args.concurrency,
+    )
+    .await;
+
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    let lost_leadership = !shutdown.requested();
+    server.abort();
+    tracing::info!("controller stopped");
+    if lost_leadership && args.leader_election {
+        anyhow::bail!("lost leadership");
+    }
+    Ok(())
+}
+
+/// One shutdown signal (SIGTERM or Ctrl-C), fanned out to the web server, leader election
+/// and the controller.
+#[derive(Clone)]
+struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    fn on_signal() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            crate::shutdown_signal().await;
+            tracing::info!("shutdown signal received");
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    /// Resolves once shutdown was asked for.
+    fn wait(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    }
+
+    fn requested(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// With leader election, wait for the Lease: only the replica holding it talks to EDAS.
+async fn lead(
+    client: &Client,
+    args: &RunArgs,
+    ready: &AtomicBool,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<leader::Leadership>> {
+    if !args.leader_election {
+        return Ok(None);
+    }
+    // A standby serves and is ready; it only does not act. Readiness falls back to the
+    // cache sync once it leads.
+    ready.store(true, Ordering::SeqCst);
+    let l = leader::acquire(client.clone(), args, shutdown.wait()).await?;
+    ready.store(false, Ordering::SeqCst);
+    Ok(Some(l))
+}
+
+/// A list flag's entries, trimmed, empty ones dropped.
+fn entries(list: &[String]) -> impl Iterator<Item = String> + '_ {
+    list.iter()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .collect();
+}
+
+/// The Context shared by reconciles. Fails on bad credentials in the environment.
+fn context(
+    client: &Client,
+    args: &RunArgs,
+    metrics: Arc<Metrics>,
+    store: Store<EdasAppMembership>,
+) -> anyhow::Result<Context> {
+    let default_credentials = Credentials::from_env()?;
     let observer: Arc<dyn CallObserver> = metrics.clone();
     let edas = EdasClients::new(
         &args.edas,
         observer,
         default_credentials,
-        default_namespaces,
+        entries(&args.default_credentials_namespaces).collect(),
     )?;
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(leader::default_identity);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "edas-operator".into(),
+            instance: Some(identity),
+        },
+    );
+    Ok(Context {
+        client: client.clone(),
+        recorder,
+        metrics,
+        edas,
+        store,
+        resync: args.resync_interval,
+        timing: timing::Policy {
+            edas_timeout: args.edas.edas_timeout,
+            read_lag_holdoff: args.read_lag_holdoff,
+            forced_holdoff: args.forced_holdoff,
+            failure_backoff: args.failure_backoff,
+            ..timing::Policy::default()
+        },
+        order_durations: Default::default(),
+        lease: args
+            .leader_election
+            .then(|| leader::LeaseFence::from_args(args)),
+        backoff: Mutex::new(HashMap::new()),
+    })
+}
 
-    let namespaces: Vec<String> = args
-        .watch_namespaces
-        .iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let (reader, writer) = reflector::store::<EdasAppMembership>();
+type WatchEvents = BoxStream<'static, Result<watcher::Event<EdasAppMembership>, watcher::Error>>;
+
+/// The watch of EdasAppMemberships in `namespaces` (all namespaces when empty).
+fn watch(client: Client, namespaces: &[String]) -> WatchEvents {
     let wc = watcher::Config::default();
     // One namespace: a namespaced watch (RBAC may then be a RoleBinding). Several: one
     // cluster-wide watch filtered here, because merging several watches into one reflector
     // would let each namespace's re-list replace the others' objects in the store.
-    let merged = match namespaces.as_slice() {
-        [] => watcher(Api::<EdasAppMembership>::all(client.clone()), wc).boxed(),
-        [one] => watcher(
-            Api::<EdasAppMembership>::namespaced(client.clone(), one),
-            wc,
-        )
-        .boxed(),
+    match namespaces {
+        [] => watcher(Api::<EdasAppMembership>::all(client), wc).boxed(),
+        [one] => watcher(Api::<EdasAppMembership>::namespaced(client, one), wc).boxed(),
         several => {
             let allowed: BTreeSet<String> = several.iter().cloned().collect();
-            watcher(Api::<EdasAppMembership>::all(client.clone()), wc)
+            watcher(Api::<EdasAppMembership>::all(client), wc)
                 .try_filter_map(move |ev| {
                     let keep = |o: &EdasAppMembership| {
                         o.namespace().is_some_and(|ns| allowed.contains(&ns))
@@ -410,124 +497,95 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 })
                 .boxed()
         }
-    };
+    }
+}
+
+/// What wakes a reconcile: the watch, feeding the reflector's store on the way.
+fn watch_stream(
+    client: Client,
+    namespaces: &[String],
+    writer: reflector::store::Writer<EdasAppMembership>,
+) -> impl Stream<Item = Result<EdasAppMembership, watcher::Error>> + Send + 'static {
     // Our own status writes must not wake us: only spec (generation) and annotation
     // (pause) changes do; change orders are followed by requeue.
-    let trigger = merged
+    watch(client, namespaces)
         .default_backoff()
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
             predicates::generation.combine(predicates::annotations),
             Default::default(),
-        );
-    let identity = args
-        .identity
-        .clone()
-        .unwrap_or_else(leader::default_identity);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "edas-operator".into(),
-            instance: Some(identity),
-        },
-    );
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        recorder,
-        metrics: metrics.clone(),
-        edas,
-        store: reader.clone(),
-        resync: args.resync_interval,
-        timing: timing::Policy {
-            edas_timeout: args.edas.edas_timeout,
-            read_lag_holdoff: args.read_lag_holdoff,
-            forced_holdoff: args.forced_holdoff,
-            failure_backoff: args.failure_backoff,
-            ..timing::Policy::default()
-        },
-        order_durations: Default::default(),
-        lease: args
-            .leader_election
-            .then(|| leader::LeaseFence::from_args(&args)),
-        backoff: Mutex::new(HashMap::new()),
-    });
+        )
+}
 
-    {
-        let reader = reader.clone();
-        let ready = ready.clone();
-        tokio::spawn(async move {
-            // Re-poll on a timer: the store's readiness signal wakes only one waiter, and the
-            // controller itself waits on it too.
-            loop {
-                match tokio::time::timeout(Duration::from_millis(250), reader.wait_until_ready())
-                    .await
-                {
-                    Ok(Ok(())) => {
-                        ready.store(true, Ordering::SeqCst);
-                        tracing::info!("caches synced");
-                        return;
-                    }
-                    Ok(Err(_)) => return,
-                    Err(_) => continue,
+/// Readiness turns true once the store has synced.
+fn spawn_readiness(reader: Store<EdasAppMembership>, ready: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        // Re-poll on a timer: the store's readiness signal wakes only one waiter, and the
+        // controller itself waits on it too.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(250), reader.wait_until_ready()).await
+            {
+                Ok(Ok(())) => {
+                    ready.store(true, Ordering::SeqCst);
+                    tracing::info!("caches synced");
+                    return;
                 }
-            }
-        });
-    }
-
-    let lost = {
-        let leadership = leadership.clone();
-        async move {
-            match leadership {
-                Some(l) => l.lost().await,
-                None => std::future::pending::<()>().await,
+                Ok(Err(_)) => return,
+                Err(_) => continue,
             }
         }
-    };
-    let stop = {
-        let shutdown = wait_shutdown();
-        async move {
-            tokio::select! {
-                _ = shutdown => {},
-                _ = lost => tracing::error!("leadership lost; stopping the controller"),
-            }
+    });
+}
+
+/// Per-resource state of deleted resources, idle EDAS clients: pruned every minute.
+fn spawn_pruning(ctx: Arc<Context>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            ctx.prune();
+        }
+    });
+}
+
+/// Resolves on shutdown, or when this replica loses the Lease.
+fn stop_on(
+    shutdown: &Shutdown,
+    leadership: Option<leader::Leadership>,
+) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let lost = async move {
+        match leadership {
+            Some(l) => l.lost().await,
+            None => std::future::pending::<()>().await,
         }
     };
-
-    {
-        // Per-resource state of deleted resources, idle EDAS clients: pruned every minute.
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                ctx.prune();
-            }
-        });
+    let shutdown = shutdown.wait();
+    async move {
+        tokio::select! {
+            _ = shutdown => {},
+            _ = lost => tracing::error!("leadership lost; stopping the controller"),
+        }
     }
-    tracing::info!(namespaces = ?namespaces, "starting controller");
-    Controller::for_stream(trigger, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(args.concurrency))
+}
+
+/// Reconcile until `stop`, counting results.
+async fn run_controller(
+    trigger: impl Stream<Item = Result<EdasAppMembership, watcher::Error>> + Send + 'static,
+    store: Store<EdasAppMembership>,
+    ctx: Arc<Context>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+    leadership: Option<leader::Leadership>,
+    concurrency: u16,
+) {
+    let metrics = ctx.metrics.clone();
+    Controller::for_stream(trigger, store)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(stop)
         .run(
-            {
-                let leadership = leadership.clone();
-                move |obj, ctx| {
-                    let leadership = leadership.clone();
-                    async move {
-                        // A reconcile in flight stops when the Lease is lost.
-                        match leadership {
-                            Some(l) => tokio::select! {
-                                r = reconcile::reconcile(obj, ctx) => r,
-                                _ = l.lost() => Ok(Action::await_change()),
-                            },
-                            None => reconcile::reconcile(obj, ctx).await,
-                        }
-                    }
-                }
-            },
+            move |obj, ctx| reconcile_while_leading(obj, ctx, leadership.clone()),
             error_policy,
-            ctx.clone(),
+            ctx,
         )
         .for_each(|res| {
             let metrics = metrics.clone();
@@ -545,16 +603,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         })
         .await;
-    if let Some(l) = leadership {
-        l.release().await;
+}
+
+/// A reconcile; one in flight stops when the Lease is lost.
+async fn reconcile_while_leading(
+    obj: Arc<EdasAppMembership>,
+    ctx: Arc<Context>,
+    leadership: Option<leader::Leadership>,
+) -> Result<Action, Error> {
+    match leadership {
+        Some(l) => tokio::select! {
+            r = reconcile::reconcile(obj, ctx) => r,
+            _ = l.lost() => Ok(Action::await_change()),
+        },
+        None => reconcile::reconcile(obj, ctx).await,
     }
-    let lost_leadership = !*shutdown_rx.borrow();
-    server.abort();
-    tracing::info!("controller stopped");
-    if lost_leadership && args.leader_election {
-        anyhow::bail!("lost leadership");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
