@@ -414,6 +414,67 @@ pub fn classify_mutation_failure(op: Operation, err: EdasError) -> EdasError {
     }
 }
 
+/// ListRecentChangeOrder's answer as domain types (shared with the in-process simulator).
+pub fn recent_orders_from_wire(
+    r: wire::ListRecentChangeOrderResponse,
+    rid: Option<String>,
+) -> Result<Vec<ChangeOrderSummary>> {
+    let op = Operation::ListRecentChangeOrder.name();
+    let list = r
+        .change_order_list
+        .ok_or_else(|| missing(op, "ChangeOrderList", rid.clone()))?;
+    list.items
+        .into_iter()
+        .map(|c| {
+            let status = c
+                .status
+                .ok_or_else(|| missing(op, "ChangeOrderList.ChangeOrder[].Status", rid.clone()))?;
+            Ok(ChangeOrderSummary {
+                id: c.change_order_id,
+                app_id: c.app_id,
+                status: CoStatus::from_code(status),
+                co_type: c.co_type.unwrap_or_default(),
+                co_type_code: c.co_type_code.unwrap_or_default(),
+                source: c.source.unwrap_or_default(),
+                create_time: c.create_time,
+                finish_time: c.finish_time,
+                description: c.change_order_description,
+            })
+        })
+        .collect()
+}
+
+/// ListApplication's answer as domain types (shared with the in-process simulator).
+pub fn applications_from_wire(r: wire::ListApplicationResponse) -> Vec<ApplicationSummary> {
+    r.application_list
+        .unwrap_or_default()
+        .items
+        .into_iter()
+        .map(|a| ApplicationSummary {
+            app_id: a.app_id,
+            name: a.name,
+            region_id: a.region_id.unwrap_or_default(),
+            instances: a.instances.unwrap_or(0),
+        })
+        .collect()
+}
+
+/// GetApplication's answer as domain types (shared with the in-process simulator).
+pub fn application_from_wire(
+    r: wire::GetApplicationResponse,
+    rid: Option<String>,
+) -> Result<ApplicationSummary> {
+    let a = r
+        .application
+        .ok_or_else(|| missing(Operation::GetApplication.name(), "Application", rid))?;
+    Ok(ApplicationSummary {
+        app_id: a.app_id,
+        name: a.name,
+        region_id: a.region_id.unwrap_or_default(),
+        instances: a.instance_count.unwrap_or(0),
+    })
+}
+
 fn transport_error(operation: &'static str, e: &reqwest::Error) -> EdasError {
     let kind = if e.is_timeout() {
         TransportKind::Timeout
@@ -485,7 +546,8 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration, hint: Option<Duratio
     }
 }
 
-fn missing(operation: &'static str, what: &str, request_id: Option<String>) -> EdasError {
+/// A field a successful answer must carry is missing.
+pub fn missing(operation: &'static str, what: &str, request_id: Option<String>) -> EdasError {
     EdasError::Decode {
         operation,
         http_status: 200,
@@ -697,65 +759,19 @@ impl EdasApi for EdasClient {
 
     async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>> {
         let op = Operation::ListRecentChangeOrder;
-        let (r, rid): (wire::ListRecentChangeOrderResponse, _) =
-            self.call(op, &[("AppId", app_id.to_string())]).await?;
-        let list = r
-            .change_order_list
-            .ok_or_else(|| missing(op.name(), "ChangeOrderList", rid.clone()))?;
-        list.items
-            .into_iter()
-            .map(|c| {
-                let status = c.status.ok_or_else(|| {
-                    missing(
-                        op.name(),
-                        "ChangeOrderList.ChangeOrder[].Status",
-                        rid.clone(),
-                    )
-                })?;
-                Ok(ChangeOrderSummary {
-                    id: c.change_order_id,
-                    app_id: c.app_id,
-                    status: CoStatus::from_code(status),
-                    co_type: c.co_type.unwrap_or_default(),
-                    co_type_code: c.co_type_code.unwrap_or_default(),
-                    source: c.source.unwrap_or_default(),
-                    create_time: c.create_time,
-                    finish_time: c.finish_time,
-                    description: c.change_order_description,
-                })
-            })
-            .collect()
+        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
+        recent_orders_from_wire(r, rid)
     }
 
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {
-        let (r, _): (wire::ListApplicationResponse, _) =
-            self.call(Operation::ListApplication, &[]).await?;
-        Ok(r.application_list
-            .unwrap_or_default()
-            .items
-            .into_iter()
-            .map(|a| ApplicationSummary {
-                app_id: a.app_id,
-                name: a.name,
-                region_id: a.region_id.unwrap_or_default(),
-                instances: a.instances.unwrap_or(0),
-            })
-            .collect())
+        let (r, _) = self.call(Operation::ListApplication, &[]).await?;
+        Ok(applications_from_wire(r))
     }
 
     async fn get_application(&self, app_id: &str) -> Result<ApplicationSummary> {
         let op = Operation::GetApplication;
-        let (r, rid): (wire::GetApplicationResponse, _) =
-            self.call(op, &[("AppId", app_id.to_string())]).await?;
-        let a = r
-            .application
-            .ok_or_else(|| missing(op.name(), "Application", rid))?;
-        Ok(ApplicationSummary {
-            app_id: a.app_id,
-            name: a.name,
-            region_id: a.region_id.unwrap_or_default(),
-            instances: a.instance_count.unwrap_or(0),
-        })
+        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
+        application_from_wire(r, rid)
     }
 
     async fn continue_pipeline(&self, pipeline_id: &str, confirm: bool) -> Result<()> {

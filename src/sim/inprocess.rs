@@ -24,12 +24,13 @@
 use super::api::{ApiCall, Delivery};
 use super::state::SimState;
 use crate::edas::client::{
-    app_status_from_wire, change_order_from_wire, classify_mutation_failure, decode_response,
+    app_status_from_wire, application_from_wire, applications_from_wire, change_order_from_wire,
+    classify_mutation_failure, decode_response, missing, recent_orders_from_wire,
 };
 use crate::edas::error::TransportKind;
 use crate::edas::{
-    AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, CoStatus, EdasApi,
-    EdasError, Operation, Result, wire,
+    AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, EdasApi, EdasError,
+    Operation, Result, wire,
 };
 use serde::de::DeserializeOwned;
 
@@ -123,38 +124,9 @@ impl InProcessEdas {
 /// cannot have acted (connection refused, throttled or refused by the gateway with a 4xx, a
 /// business error below HTTP 500, refused before sending); anything else is `OutcomeUnknown`.
 /// Keep in step with `classify_mutation_failure` in `src/edas/client.rs`.
-fn missing(operation: &'static str, what: &str, request_id: Option<String>) -> EdasError {
-    EdasError::Decode {
-        operation,
-        http_status: 200,
-        detail: format!("{what} missing from a successful response"),
-        request_id,
-    }
-}
 
 fn invalid_ids(ids: &[String]) -> bool {
     ids.is_empty() || ids.iter().any(|e| e.is_empty() || e.contains(','))
-}
-
-fn summary_from_wire(
-    c: wire::ChangeOrderSummary,
-    rid: &Option<String>,
-) -> Result<ChangeOrderSummary> {
-    let op = Operation::ListRecentChangeOrder.name();
-    let status = c
-        .status
-        .ok_or_else(|| missing(op, "ChangeOrderList.ChangeOrder[].Status", rid.clone()))?;
-    Ok(ChangeOrderSummary {
-        id: c.change_order_id,
-        app_id: c.app_id,
-        status: CoStatus::from_code(status),
-        co_type: c.co_type.unwrap_or_default(),
-        co_type_code: c.co_type_code.unwrap_or_default(),
-        source: c.source.unwrap_or_default(),
-        create_time: c.create_time,
-        finish_time: c.finish_time,
-        description: c.change_order_description,
-    })
 }
 
 #[async_trait::async_trait]
@@ -241,46 +213,19 @@ impl EdasApi for InProcessEdas {
 
     async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>> {
         let op = Operation::ListRecentChangeOrder;
-        let (r, rid): (wire::ListRecentChangeOrderResponse, _) =
-            self.call(op, &[("AppId", app_id.to_string())]).await?;
-        let list = r
-            .change_order_list
-            .ok_or_else(|| missing(op.name(), "ChangeOrderList", rid.clone()))?;
-        list.items
-            .into_iter()
-            .map(|c| summary_from_wire(c, &rid))
-            .collect()
+        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
+        recent_orders_from_wire(r, rid)
     }
 
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {
-        let (r, _): (wire::ListApplicationResponse, _) =
-            self.call(Operation::ListApplication, &[]).await?;
-        Ok(r.application_list
-            .unwrap_or_default()
-            .items
-            .into_iter()
-            .map(|a| ApplicationSummary {
-                app_id: a.app_id,
-                name: a.name,
-                region_id: a.region_id.unwrap_or_default(),
-                instances: a.instances.unwrap_or(0),
-            })
-            .collect())
+        let (r, _) = self.call(Operation::ListApplication, &[]).await?;
+        Ok(applications_from_wire(r))
     }
 
     async fn get_application(&self, app_id: &str) -> Result<ApplicationSummary> {
         let op = Operation::GetApplication;
-        let (r, rid): (wire::GetApplicationResponse, _) =
-            self.call(op, &[("AppId", app_id.to_string())]).await?;
-        let a = r
-            .application
-            .ok_or_else(|| missing(op.name(), "Application", rid))?;
-        Ok(ApplicationSummary {
-            app_id: a.app_id,
-            name: a.name,
-            region_id: a.region_id.unwrap_or_default(),
-            instances: a.instance_count.unwrap_or(0),
-        })
+        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
+        application_from_wire(r, rid)
     }
 
     async fn continue_pipeline(&self, pipeline_id: &str, confirm: bool) -> Result<()> {
