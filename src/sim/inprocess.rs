@@ -120,11 +120,6 @@ impl InProcessEdas {
     }
 }
 
-/// The client's rule (`edas::client`): a mutation failure is a plain error only when EDAS
-/// cannot have acted (connection refused, throttled or refused by the gateway with a 4xx, a
-/// business error below HTTP 500, refused before sending); anything else is `OutcomeUnknown`.
-/// Keep in step with `classify_mutation_failure` in `src/edas/client.rs`.
-
 fn invalid_ids(ids: &[String]) -> bool {
     ids.is_empty() || ids.iter().any(|e| e.is_empty() || e.contains(','))
 }
