@@ -664,6 +664,8 @@ async fn e2e_leader_hand_over_without_duplicates() {
             .is_ok_and(|s| s.success());
         assert!(ok, "kill {sig} {pid}");
     };
+    let sends = |log: &str| log.matches("sending ScaleInApplication").count();
+    let a_sent_before = sends(&a.log());
     signal("-STOP", &a_pid);
     let stopped = Instant::now();
     eventually(
@@ -683,6 +685,12 @@ async fn e2e_leader_hand_over_without_duplicates() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let exit_s = resumed.elapsed().as_secs_f64();
+    let a_sent_after_resume = sends(&a.log()) - a_sent_before;
+    assert_eq!(
+        a_sent_after_resume, 0,
+        "the resumed old leader sent ScaleIns"
+    );
     // The old leader restarts as a standby; then the new one dies (kill -9).
     a.spawn_again();
     b.kill9();
@@ -734,7 +742,7 @@ async fn e2e_leader_hand_over_without_duplicates() {
              | lease duration | {lease_duration} s |\n\
              | EDAS calls by the standby before take-over | 0 |\n\
              | take-over of a leader frozen by SIGSTOP past its Lease | {frozen_takeover_s:.1} s |\n\
-             | the frozen leader, resumed (SIGCONT) | stopped, sent nothing more |\n\
+             | the frozen leader, resumed (SIGCONT): ScaleIns it sent (its log) / exited after | {a_sent_after_resume} / {exit_s:.1} s |\n\
              | take-over after kill -9 of the leader | {takeover_s:.1} s |\n\
              | ScaleIn attempts naming an ECC twice, across both hand-overs (every attempt counted) | {attempt_dups} |\n\
              | duplicate mutations across the hand-overs | {dups} |\n"
