@@ -127,9 +127,11 @@ impl EdasClients {
     /// the secrets they hold.
     pub const IDLE: Duration = Duration::from_secs(900);
 
-    /// Drop idle clients.
+    /// Drop idle clients, and the budget buckets of keys no longer used.
     pub fn prune(&self) {
         crate::lock(&self.cache).retain(|_, (_, used)| used.elapsed() < Self::IDLE);
+        self.budget
+            .prune_idle(std::time::Instant::now(), Self::IDLE);
     }
 
     /// Clients cached now.

@@ -182,6 +182,17 @@ impl CallBudget {
             .map_or(1.0, |b| b.factor)
     }
 
+    /// Forget buckets unused for `idle` (expired STS keys, deleted resources' keys): an idle
+    /// bucket has refilled anyway.
+    pub fn prune_idle(&self, now: Instant, idle: Duration) {
+        crate::lock(&self.buckets).retain(|_, b| now.saturating_duration_since(b.last) < idle);
+    }
+
+    /// Buckets kept now.
+    pub fn buckets(&self) -> usize {
+        crate::lock(&self.buckets).len()
+    }
+
     /// Wait until a call may go out.
     pub async fn acquire(&self, key_id: &str, op: Operation, priority: Priority) {
         loop {
@@ -195,6 +206,24 @@ impl CallBudget {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn idle_buckets_of_old_keys_are_pruned() {
+        let b = CallBudget::new(BudgetConfig::default());
+        let t0 = Instant::now();
+        let op = Operation::QueryApplicationStatus;
+        assert!(b.try_take("old-sts-key", op, Priority::Normal, t0).is_ok());
+        let later = t0 + Duration::from_secs(1000);
+        assert!(
+            b.try_take("new-sts-key", op, Priority::Normal, later)
+                .is_ok()
+        );
+        assert_eq!(b.buckets(), 2);
+        b.prune_idle(later, Duration::from_secs(900));
+        assert_eq!(b.buckets(), 1);
+        assert_eq!(b.factor("new-sts-key", op), 1.0);
+    }
+
     use super::*;
 
     #[test]
