@@ -102,6 +102,8 @@ impl std::fmt::Display for Member {
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct SecretRef {
+    /// Name of a Secret in the resource's own namespace holding ALIBABA_CLOUD_ACCESS_KEY_ID,
+    /// ALIBABA_CLOUD_ACCESS_KEY_SECRET and optionally ALIBABA_CLOUD_SECURITY_TOKEN.
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
@@ -150,8 +152,10 @@ impl Default for ScaleInPolicy {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EdasAppMembershipStatus {
+    /// The metadata.generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Ready, Synced, and the kstatus conditions Reconciling and Stalled.
     #[serde(default)]
     pub conditions: Vec<Condition>,
     /// Number of declared members.
@@ -163,6 +167,7 @@ pub struct EdasAppMembershipStatus {
     /// The app's ECCs as last observed.
     #[serde(default)]
     pub members: Vec<ObservedMember>,
+    /// What the operator would do next, from the last observation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
     /// A scale-in the operator is about to send or has sent without an answer yet. Kept so that
@@ -175,6 +180,7 @@ pub struct EdasAppMembershipStatus {
     /// The last orders, newest first.
     #[serde(default)]
     pub history: Vec<ChangeOrderStatus>,
+    /// When QueryApplicationStatus was last read (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_observed_at: Option<String>,
     /// Removals not yet observed in EDAS's answers (read-after-write lag, forced removals).
@@ -192,14 +198,19 @@ pub struct EdasAppMembershipStatus {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
+    /// Ready, Synced, Reconciling or Stalled.
     #[serde(rename = "type")]
     pub type_: String,
     /// "True", "False" or "Unknown".
     pub status: String,
+    /// A CamelCase word saying why (the README lists them).
     pub reason: String,
+    /// What happened, for a person.
     #[serde(default)]
     pub message: String,
+    /// When the status last changed (RFC 3339); not touched while the status stays.
     pub last_transition_time: String,
+    /// The metadata.generation this condition was set for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
@@ -207,13 +218,19 @@ pub struct Condition {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservedMember {
+    /// The ECC (the app's instance on one host).
     pub ecc_id: String,
+    /// The ECU (the host as EDAS knows it).
     pub ecu_id: String,
+    /// The ECS instance id of the host; empty when EDAS's answer did not say.
     #[serde(default)]
     pub instance_id: String,
+    /// The host's private IP; empty when EDAS's answer did not say.
     #[serde(default)]
     pub ip: String,
+    /// EDAS AppState: RUNNING, STOPPED, AGENT_OFFLINE, UNKNOWN or unknown(n).
     pub app_state: String,
+    /// EDAS TaskState of the last task: UNKNOWN, PROCESSING, SUCCESS, FAILED or unknown(n).
     pub task_state: String,
     /// Named by the spec.
     pub declared: bool,
@@ -239,8 +256,11 @@ pub struct PlanStatus {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingScaleIn {
+    /// The ECCs the ScaleIn names.
     pub ecc_ids: Vec<String>,
+    /// Sent with ForceStatus=true (no change order).
     pub force: bool,
+    /// When the intent was recorded, before the call (RFC 3339).
     pub started_at: String,
     /// Set when the call's outcome was unknown and the operator is observing before acting.
     #[serde(default)]
@@ -297,23 +317,32 @@ pub struct ChangeOrderStatus {
     pub ours: bool,
     /// Status name: Ready, Running, Succeeded, Failed, Aborted, WaitingManualConfirm, ...
     pub status: String,
+    /// EDAS's numeric status: 0 ready, 1 running, 2 succeeded, 3 failed, 6 aborted,
+    /// 7 partially succeeded, 8 waiting for confirmation, 9 waiting for the next batch,
+    /// 10 system error; -1 when the order could not be read.
     pub status_code: i64,
     /// "<status> <id>" for `kubectl get`.
     #[serde(default)]
     pub summary: String,
+    /// The ECCs the order acts on.
     #[serde(default)]
     pub ecc_ids: Vec<String>,
     /// Made by this operator (pop) or someone else (console).
     #[serde(default)]
     pub source: String,
+    /// The order's type (CoScaleIn, CoDeploy, ...).
     #[serde(default)]
     pub co_type: String,
+    /// When the order was made (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// When GetChangeOrderInfo was last read for it (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_polled_at: Option<String>,
+    /// When the operator saw it end (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// The first task error, or why the order waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Polls made of this order so far.
@@ -422,6 +451,38 @@ impl EdasAppMembershipSpec {
 
 #[cfg(test)]
 mod tests {
+
+    /// Properties of `schema` (recursively, through `items`) without a description.
+    fn undescribed(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        if let Some(props) = schema["properties"].as_object() {
+            for (k, v) in props {
+                let p = format!("{path}.{k}");
+                if v.get("description").is_none() {
+                    out.push(p.clone());
+                }
+                undescribed(v, &p, out);
+                undescribed(&v["items"], &format!("{p}[]"), out);
+            }
+        }
+    }
+
+    #[test]
+    fn every_crd_field_has_a_description_for_kubectl_explain() {
+        let crd = serde_json::to_value(EdasAppMembership::crd()).unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let mut missing = Vec::new();
+        undescribed(schema, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "fields without a description: {missing:?}"
+        );
+        assert!(
+            schema["properties"]["spec"]["properties"]["members"]["items"]["properties"]
+                .as_object()
+                .is_some_and(|m| m.len() == 3)
+        );
+    }
+
     use super::*;
 
     #[test]
