@@ -199,8 +199,11 @@ pub async fn reconcile(obj: Arc<EdasAppMembership>, ctx: Arc<Context>) -> Result
         Err(Ended::Kube(e)) => return Err(e),
         Ok(end) => {
             let action = end.action.clone();
-            finish(&ctx, &obj, &old, end).await?;
-            action
+            match finish(&ctx, &obj, &old, end).await? {
+                Written::Yes => action,
+                // A newer version of the object exists: look again soon, with it.
+                Written::Stale => Action::requeue(FENCED_RETRY),
+            }
         }
     };
     ctx.metrics
@@ -226,14 +229,16 @@ enum Ended {
 }
 
 impl End {
-    fn plain(old: &EdasAppMembershipStatus, outcome: Outcome, action: Action) -> Self {
+    /// No EDAS pass: only the conditions change. Written conditionally too, so a stale
+    /// object's status never overwrites a newer record.
+    fn plain(obj: &EdasAppMembership, outcome: Outcome, action: Action) -> Self {
         Self {
-            status: old.clone(),
+            status: obj.status.clone().unwrap_or_default(),
             outcome,
             action,
             notes: Vec::new(),
             sent: false,
-            resource_version: None,
+            resource_version: obj.resource_version(),
         }
     }
 }
@@ -281,7 +286,7 @@ async fn run(
 ) -> Result<End, Ended> {
     let api = match preflight(obj, ctx).await {
         Ok(api) => api,
-        Err((outcome, action)) => return Ok(End::plain(old, outcome, action)),
+        Err((outcome, action)) => return Ok(End::plain(obj, outcome, action)),
     };
     let policy = ctx.policy(&obj.spec);
     let input = Input {
@@ -372,12 +377,19 @@ fn edas_failure(ctx: &Context, key: &str, e: &EdasError) -> (Outcome, Action) {
 
 /// Set conditions, write status when it changed (conditional on the version read, unless a
 /// ScaleIn went out), then publish the pass's events and the transition events.
+/// Whether `finish` wrote the status (or had nothing to write).
+enum Written {
+    Yes,
+    /// The conditional write found a newer object; nothing was written or published.
+    Stale,
+}
+
 async fn finish(
     ctx: &Context,
     obj: &EdasAppMembership,
     old: &EdasAppMembershipStatus,
     end: End,
-) -> Result<(), Error> {
+) -> Result<Written, Error> {
     let mut st = end.status;
     let generation = obj.metadata.generation;
     if !matches!(end.outcome, Outcome::Paused) {
@@ -400,7 +412,7 @@ async fn finish(
             Err(Error::Fenced { why, .. }) => {
                 // A newer version exists: this pass's view is stale; the next one decides.
                 tracing::info!(object = %object_key(obj), %why, "status not written: stale pass");
-                return Ok(());
+                return Ok(Written::Stale);
             }
             Err(e) => return Err(e),
         }
@@ -427,7 +439,7 @@ async fn finish(
         let note = Note::warning(static_reason(&s.reason), s.message.clone());
         events::publish(ctx, obj, &note).await;
     }
-    Ok(())
+    Ok(Written::Yes)
 }
 
 /// Synced=False reasons that publish a Warning when entered.
