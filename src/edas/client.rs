@@ -6,7 +6,7 @@ use super::error::{EdasError, MutationOutcome, TransportKind, mutation_outcome, 
 use super::signer::{self, SignatureAlgorithm, SigningKey, UnsignedRequest};
 use super::{
     AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, CoStatus, Credentials,
-    EccInstance, EcuHost, EdasApi, Operation, Pipeline, Result, wire,
+    EccInstance, EcuHost, Operation, Pipeline, Result, wire,
 };
 use rand::RngExt;
 use serde::de::DeserializeOwned;
@@ -658,143 +658,17 @@ pub fn change_order_from_wire(
 }
 
 #[async_trait::async_trait]
-impl EdasApi for EdasClient {
-    async fn query_application_status(&self, app_id: &str) -> Result<AppStatus> {
-        let op = Operation::QueryApplicationStatus;
-        let (r, rid): (wire::QueryApplicationStatusResponse, _) =
-            self.call(op, &[("AppId", app_id.to_string())]).await?;
-        let info = r
-            .app_info
-            .ok_or_else(|| missing(op.name(), "AppInfo", rid.clone()))?;
-        app_status_from_wire(app_id, info, rid)
-    }
-
-    async fn scale_in_application(
+impl super::operations::Transport for EdasClient {
+    async fn call<T: DeserializeOwned + Send>(
         &self,
-        app_id: &str,
-        ecc_ids: &[String],
-        force: bool,
-    ) -> Result<Option<String>> {
-        let op = Operation::ScaleInApplication;
-        if ecc_ids.is_empty() || ecc_ids.iter().any(|e| e.is_empty() || e.contains(',')) {
-            return Err(EdasError::Invalid {
-                operation: op.name(),
-                detail: format!("EccInfo must be one or more non-empty ECC ids: {ecc_ids:?}"),
-            });
-        }
-        let (r, rid): (wire::ChangeOrderCreatedResponse, _) = self
-            .call(
-                op,
-                &[
-                    ("AppId", app_id.to_string()),
-                    ("EccInfo", ecc_ids.join(",")),
-                    ("ForceStatus", force.to_string()),
-                ],
-            )
-            .await?;
-        match r.change_order_id.filter(|s| !s.is_empty()) {
-            Some(id) => Ok(Some(id)),
-            None if force => Ok(None),
-            // Accepted (Code 200) but no order id: EDAS acted, we cannot follow it.
-            None => Err(EdasError::OutcomeUnknown {
-                operation: op.name(),
-                source: Box::new(missing(op.name(), "ChangeOrderId", rid)),
-            }),
-        }
+        op: Operation,
+        params: &[(&str, String)],
+    ) -> Result<(T, Option<String>)> {
+        EdasClient::call(self, op, params).await
     }
 
-    async fn scale_out_application(
-        &self,
-        app_id: &str,
-        deploy_group: &str,
-        ecu_ids: &[String],
-    ) -> Result<String> {
-        let op = Operation::ScaleOutApplication;
-        if deploy_group.is_empty()
-            || ecu_ids.is_empty()
-            || ecu_ids.iter().any(|e| e.is_empty() || e.contains(','))
-        {
-            return Err(EdasError::Invalid {
-                operation: op.name(),
-                detail: format!(
-                    "DeployGroup and EcuInfo (one or more non-empty ECU ids) are required: {deploy_group:?} {ecu_ids:?}"
-                ),
-            });
-        }
-        let (r, rid): (wire::ChangeOrderCreatedResponse, _) = self
-            .call(
-                op,
-                &[
-                    ("AppId", app_id.to_string()),
-                    ("DeployGroup", deploy_group.to_string()),
-                    ("EcuInfo", ecu_ids.join(",")),
-                ],
-            )
-            .await?;
-        r.change_order_id
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| EdasError::OutcomeUnknown {
-                operation: op.name(),
-                source: Box::new(missing(op.name(), "ChangeOrderId", rid)),
-            })
-    }
-
-    async fn get_change_order_info(&self, change_order_id: &str) -> Result<ChangeOrderDetail> {
-        let op = Operation::GetChangeOrderInfo;
-        let (r, rid): (wire::GetChangeOrderInfoResponse, _) = self
-            .call(op, &[("ChangeOrderId", change_order_id.to_string())])
-            .await?;
-        let info = r
-            .change_order_info
-            .ok_or_else(|| missing(op.name(), "changeOrderInfo", rid.clone()))?;
-        let mut detail = change_order_from_wire(info, rid)?;
-        // A task's error text reaches status and events like an error message does.
-        for p in &mut detail.pipelines {
-            if let Some(e) = p.error.as_mut() {
-                *e = redact_text(e, &self.secrets());
-            }
-        }
-        Ok(detail)
-    }
-
-    async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>> {
-        let op = Operation::ListRecentChangeOrder;
-        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
-        recent_orders_from_wire(r, rid)
-    }
-
-    async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {
-        let (r, _) = self.call(Operation::ListApplication, &[]).await?;
-        Ok(applications_from_wire(r))
-    }
-
-    async fn get_application(&self, app_id: &str) -> Result<ApplicationSummary> {
-        let op = Operation::GetApplication;
-        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
-        application_from_wire(r, rid)
-    }
-
-    async fn continue_pipeline(&self, pipeline_id: &str, confirm: bool) -> Result<()> {
-        let _: (wire::Envelope, _) = self
-            .call(
-                Operation::ContinuePipeline,
-                &[
-                    ("PipelineId", pipeline_id.to_string()),
-                    ("Confirm", confirm.to_string()),
-                ],
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn abort_change_order(&self, change_order_id: &str) -> Result<()> {
-        let _: (wire::AbortChangeOrderResponse, _) = self
-            .call(
-                Operation::AbortChangeOrder,
-                &[("ChangeOrderId", change_order_id.to_string())],
-            )
-            .await?;
-        Ok(())
+    fn redact(&self, text: &str) -> String {
+        redact_text(text, &self.secrets())
     }
 }
 

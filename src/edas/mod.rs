@@ -6,6 +6,7 @@ pub mod client;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod operations;
 pub mod signer;
 pub mod wire;
 

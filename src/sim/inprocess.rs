@@ -1,4 +1,5 @@
-//! [`InProcessEdas`]: the simulator as an [`EdasApi`] without HTTP, for fast controller tests.
+//! [`InProcessEdas`]: the simulator as an [`crate::edas::EdasApi`] (a [`Transport`] for the
+//! shared implementation in `edas::operations`) without HTTP, for fast controller tests.
 //!
 //! Every call goes through the same pipeline as the HTTP server (`api.rs`): the same operation
 //! code, faults, rate windows and call log (`CallRecord`s, with `accessKeyId` set, nothing
@@ -23,15 +24,10 @@
 
 use super::api::{ApiCall, Delivery};
 use super::state::SimState;
-use crate::edas::client::{
-    app_status_from_wire, application_from_wire, applications_from_wire, change_order_from_wire,
-    classify_mutation_failure, decode_response, missing, recent_orders_from_wire,
-};
+use crate::edas::client::{classify_mutation_failure, decode_response};
 use crate::edas::error::TransportKind;
-use crate::edas::{
-    AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, EdasApi, EdasError,
-    Operation, Result, wire,
-};
+use crate::edas::operations::Transport;
+use crate::edas::{EdasError, Operation, Result};
 use serde::de::DeserializeOwned;
 
 /// The simulator's EDAS API in the same process. Cheap to clone; shares the [`SimState`].
@@ -120,122 +116,13 @@ impl InProcessEdas {
     }
 }
 
-fn invalid_ids(ids: &[String]) -> bool {
-    ids.is_empty() || ids.iter().any(|e| e.is_empty() || e.contains(','))
-}
-
 #[async_trait::async_trait]
-impl EdasApi for InProcessEdas {
-    async fn query_application_status(&self, app_id: &str) -> Result<AppStatus> {
-        let op = Operation::QueryApplicationStatus;
-        let (r, rid): (wire::QueryApplicationStatusResponse, _) =
-            self.call(op, &[("AppId", app_id.to_string())]).await?;
-        let info = r
-            .app_info
-            .ok_or_else(|| missing(op.name(), "AppInfo", rid.clone()))?;
-        app_status_from_wire(app_id, info, rid)
-    }
-
-    async fn scale_in_application(
+impl Transport for InProcessEdas {
+    async fn call<T: DeserializeOwned + Send>(
         &self,
-        app_id: &str,
-        ecc_ids: &[String],
-        force: bool,
-    ) -> Result<Option<String>> {
-        let op = Operation::ScaleInApplication;
-        if invalid_ids(ecc_ids) {
-            return Err(EdasError::Invalid {
-                operation: op.name(),
-                detail: format!("EccInfo must be one or more non-empty ECC ids: {ecc_ids:?}"),
-            });
-        }
-        let params = [
-            ("AppId", app_id.to_string()),
-            ("EccInfo", ecc_ids.join(",")),
-            ("ForceStatus", force.to_string()),
-        ];
-        let (r, rid): (wire::ChangeOrderCreatedResponse, _) = self.call(op, &params).await?;
-        match r.change_order_id.filter(|s| !s.is_empty()) {
-            Some(id) => Ok(Some(id)),
-            None if force => Ok(None),
-            None => Err(EdasError::OutcomeUnknown {
-                operation: op.name(),
-                source: Box::new(missing(op.name(), "ChangeOrderId", rid)),
-            }),
-        }
-    }
-
-    async fn scale_out_application(
-        &self,
-        app_id: &str,
-        deploy_group: &str,
-        ecu_ids: &[String],
-    ) -> Result<String> {
-        let op = Operation::ScaleOutApplication;
-        if deploy_group.is_empty() || invalid_ids(ecu_ids) {
-            return Err(EdasError::Invalid {
-                operation: op.name(),
-                detail: format!(
-                    "DeployGroup and EcuInfo (one or more non-empty ECU ids) are required: \
-                     {deploy_group:?} {ecu_ids:?}"
-                ),
-            });
-        }
-        let params = [
-            ("AppId", app_id.to_string()),
-            ("DeployGroup", deploy_group.to_string()),
-            ("EcuInfo", ecu_ids.join(",")),
-        ];
-        let (r, rid): (wire::ChangeOrderCreatedResponse, _) = self.call(op, &params).await?;
-        r.change_order_id
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| EdasError::OutcomeUnknown {
-                operation: op.name(),
-                source: Box::new(missing(op.name(), "ChangeOrderId", rid)),
-            })
-    }
-
-    async fn get_change_order_info(&self, change_order_id: &str) -> Result<ChangeOrderDetail> {
-        let op = Operation::GetChangeOrderInfo;
-        let (r, rid): (wire::GetChangeOrderInfoResponse, _) = self
-            .call(op, &[("ChangeOrderId", change_order_id.to_string())])
-            .await?;
-        let info = r
-            .change_order_info
-            .ok_or_else(|| missing(op.name(), "changeOrderInfo", rid.clone()))?;
-        change_order_from_wire(info, rid)
-    }
-
-    async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>> {
-        let op = Operation::ListRecentChangeOrder;
-        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
-        recent_orders_from_wire(r, rid)
-    }
-
-    async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {
-        let (r, _) = self.call(Operation::ListApplication, &[]).await?;
-        Ok(applications_from_wire(r))
-    }
-
-    async fn get_application(&self, app_id: &str) -> Result<ApplicationSummary> {
-        let op = Operation::GetApplication;
-        let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
-        application_from_wire(r, rid)
-    }
-
-    async fn continue_pipeline(&self, pipeline_id: &str, confirm: bool) -> Result<()> {
-        let params = [
-            ("PipelineId", pipeline_id.to_string()),
-            ("Confirm", confirm.to_string()),
-        ];
-        let _: (wire::Envelope, _) = self.call(Operation::ContinuePipeline, &params).await?;
-        Ok(())
-    }
-
-    async fn abort_change_order(&self, change_order_id: &str) -> Result<()> {
-        let params = [("ChangeOrderId", change_order_id.to_string())];
-        let _: (wire::AbortChangeOrderResponse, _) =
-            self.call(Operation::AbortChangeOrder, &params).await?;
-        Ok(())
+        op: Operation,
+        params: &[(&str, String)],
+    ) -> Result<(T, Option<String>)> {
+        InProcessEdas::call(self, op, params).await
     }
 }
