@@ -153,6 +153,8 @@ pub struct Context {
     /// Leader election's Lease, checked right before every ScaleIn.
     pub lease: Option<leader::LeaseFence>,
     backoff: Mutex<HashMap<String, u32>>,
+    /// Set once the calls recorded in status were counted against the budget.
+    budget_seeded: tokio::sync::OnceCell<()>,
 }
 
 /// Share of the QueryApplicationStatus budget that periodic resyncs may use in steady state.
@@ -175,7 +177,91 @@ pub fn fleet_resync(
     }
 }
 
+/// The EDAS calls the resources' status recorded within the budget's window before `now_ms`
+/// (QueryApplicationStatus at `lastObservedAt`, GetChangeOrderInfo at the followed order's
+/// `lastPolledAt`), as milliseconds before now. Status times are whole seconds, cut down:
+/// each call is taken as a second later than recorded, so it stays counted long enough. Pure.
+pub fn recorded_calls(
+    statuses: &[&crate::crd::EdasAppMembershipStatus],
+    now_ms: i64,
+) -> Vec<(crate::edas::Operation, i64)> {
+    use crate::edas::Operation;
+    let window = crate::edas::budget::WINDOW.as_millis() as i64;
+    let mut calls = Vec::new();
+    for st in statuses {
+        let polled = st
+            .change_order
+            .as_ref()
+            .and_then(|c| c.last_polled_at.as_deref());
+        for (op, at) in [
+            (
+                Operation::QueryApplicationStatus,
+                st.last_observed_at.as_deref(),
+            ),
+            (Operation::GetChangeOrderInfo, polled),
+        ] {
+            let Some(t) = at.and_then(status::parse_rfc3339_ms) else {
+                continue;
+            };
+            let ago = (now_ms - t - 1000).max(0);
+            if ago < window {
+                calls.push((op, ago));
+            }
+        }
+    }
+    calls
+}
+
+/// Wait until the store has listed every resource.
+async fn store_synced(store: &Store<EdasAppMembership>) -> bool {
+    // Re-poll on a timer: the store's readiness signal wakes only one waiter, and the
+    // controller itself waits on it too.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(Ok(())) => return true,
+            Ok(Err(_)) => return false,
+            Err(_) => continue,
+        }
+    }
+}
+
 impl Context {
+    /// Once, before this process's first EDAS call: count the calls a previous run or
+    /// another leader made in the last window, as far as the resources' status recorded
+    /// them, against the budget (every key's, since status does not say which key).
+    pub async fn remember_recorded_calls(&self) {
+        self.budget_seeded
+            .get_or_init(|| async {
+                if !store_synced(&self.store).await {
+                    return;
+                }
+                let objects = self.store.state();
+                let statuses: Vec<&crate::crd::EdasAppMembershipStatus> =
+                    objects.iter().filter_map(|o| o.status.as_ref()).collect();
+                let now = std::time::Instant::now();
+                let calls = recorded_calls(&statuses, status::now_ms());
+                for op in [
+                    crate::edas::Operation::QueryApplicationStatus,
+                    crate::edas::Operation::GetChangeOrderInfo,
+                ] {
+                    let at: Vec<std::time::Instant> = calls
+                        .iter()
+                        .filter(|(o, _)| *o == op)
+                        .filter_map(|(_, ago)| now.checked_sub(Duration::from_millis(*ago as u64)))
+                        .collect();
+                    if !at.is_empty() {
+                        tracing::info!(
+                            operation = op.name(),
+                            calls = at.len(),
+                            "counting calls recorded in status against the budget"
+                        );
+                    }
+                    self.edas.budget.remember(op, &at);
+                }
+            })
+            .await;
+    }
+
     /// Periodic resync, spread as the fleet grows so steady state stays inside the budget,
     /// with jitter so resources do not resync in step.
     pub fn resync_interval(&self) -> Duration {
@@ -464,6 +550,7 @@ fn context(
             .leader_election
             .then(|| leader::LeaseFence::from_args(args)),
         backoff: Mutex::new(HashMap::new()),
+        budget_seeded: tokio::sync::OnceCell::new(),
     })
 }
 
@@ -523,19 +610,9 @@ fn watch_stream(
 /// Readiness turns true once the store has synced.
 fn spawn_readiness(reader: Store<EdasAppMembership>, ready: Arc<AtomicBool>) {
     tokio::spawn(async move {
-        // Re-poll on a timer: the store's readiness signal wakes only one waiter, and the
-        // controller itself waits on it too.
-        loop {
-            match tokio::time::timeout(Duration::from_millis(250), reader.wait_until_ready()).await
-            {
-                Ok(Ok(())) => {
-                    ready.store(true, Ordering::SeqCst);
-                    tracing::info!("caches synced");
-                    return;
-                }
-                Ok(Err(_)) => return,
-                Err(_) => continue,
-            }
+        if store_synced(&reader).await {
+            ready.store(true, Ordering::SeqCst);
+            tracing::info!("caches synced");
         }
     });
 }
@@ -625,6 +702,34 @@ async fn reconcile_while_leading(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_recorded_in_status_within_the_window_are_counted() {
+        use crate::crd::{ChangeOrderStatus, EdasAppMembershipStatus};
+        use crate::edas::Operation;
+        let now = status::parse_rfc3339_ms("2026-12-01T12:01:00Z").unwrap();
+        let st = |observed: &str, polled: Option<&str>| EdasAppMembershipStatus {
+            last_observed_at: Some(observed.into()),
+            change_order: polled.map(|p| ChangeOrderStatus {
+                last_polled_at: Some(p.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let a = st("2026-12-01T12:00:30Z", Some("2026-12-01T12:00:59Z"));
+        // Observed 61 s ago: taken as 60 s ago, still inside the 60.5 s window.
+        let b = st("2026-12-01T11:59:59Z", None);
+        let c = st("2026-12-01T11:59:58Z", Some("2026-12-01T11:50:00Z"));
+        let calls = recorded_calls(&[&a, &b, &c], now);
+        assert_eq!(
+            calls,
+            vec![
+                (Operation::QueryApplicationStatus, 29_000),
+                (Operation::GetChangeOrderInfo, 0),
+                (Operation::QueryApplicationStatus, 60_000),
+            ]
+        );
+    }
 
     #[test]
     fn resync_spreads_out_as_the_fleet_grows() {

@@ -284,6 +284,7 @@ async fn run(
     ctx: &Context,
     old: &EdasAppMembershipStatus,
 ) -> Result<End, Ended> {
+    ctx.remember_recorded_calls().await;
     let api = match preflight(obj, ctx).await {
         Ok(api) => api,
         Err((outcome, action)) => return Ok(End::plain(obj, outcome, action)),

@@ -1,20 +1,22 @@
 //! A per-access-key, per-operation call budget, so the operator itself never provokes
-//! throttling. One token bucket per (key id, operation), refilled continuously at the
-//! per-minute limit times a share. Urgent calls (polls of change orders in flight, mutations)
-//! may use the whole bucket; background calls (periodic resyncs) leave a reserve for them.
+//! throttling. The gateway counts calls in a sliding 60 s window, and so does the budget: at
+//! most `share x limit` calls of an operation in any window (a little longer than 60 s, for
+//! the time a call takes to reach the gateway). A fleet that fits in the window goes out at
+//! once; a larger one is paced at the limit. When EDAS throttles anyway, the limit in force
+//! is cut (at once to what the window held, since the real limit is no higher) and grows
+//! back while no throttle comes.
+//!
+//! Calls made before a restart or a leader change are not in this process's memory; the
+//! controller tells the budget what the resources' status recorded of them
+//! ([`CallBudget::remember`]) before the first call.
 
 use super::Operation;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Priority {
-    /// Following a change order in flight, or a mutation.
-    Urgent,
-    /// Everything else (observation, resync).
-    Normal,
-}
+/// The gateway's window, plus a margin for the time a call takes to reach it.
+pub const WINDOW: Duration = Duration::from_millis(60_500);
 
 #[derive(Clone, Debug)]
 pub struct BudgetConfig {
@@ -22,8 +24,6 @@ pub struct BudgetConfig {
     pub limits: BTreeMap<Operation, u32>,
     /// Share of each limit the operator allows itself (0 < share <= 1).
     pub share: f64,
-    /// Share of the bucket kept for urgent calls.
-    pub urgent_reserve: f64,
 }
 
 impl Default for BudgetConfig {
@@ -32,11 +32,7 @@ impl Default for BudgetConfig {
             .into_iter()
             .filter_map(|op| op.documented_limit_per_minute().map(|l| (op, l)))
             .collect();
-        Self {
-            limits,
-            share: 0.9,
-            urgent_reserve: 0.2,
-        }
+        Self { limits, share: 0.9 }
     }
 }
 
@@ -70,48 +66,78 @@ impl BudgetConfig {
     }
 }
 
-/// After a throttle, the rate is cut to this share of itself (once per `CUT_SPACING`)...
+/// After a throttle, the limit in force is cut to this share of itself (once per
+/// `CUT_SPACING`), and to no more than the window held...
 const CUT: f64 = 0.6;
-/// ...never below this share of the configured rate...
+/// ...never below this share of the configured limit...
 const MIN_FACTOR: f64 = 0.25;
 /// ...and grows back by this share per second without throttling (a minute from the floor).
 const RECOVERY_PER_SEC: f64 = (1.0 - MIN_FACTOR) / 60.0;
 const CUT_SPACING: Duration = Duration::from_secs(2);
 
-struct Bucket {
-    tokens: f64,
-    capacity: f64,
-    per_sec: f64,
-    /// Share of `per_sec` in force: 1 until EDAS throttles us (AIMD).
+/// The calls of one (key, operation) in the last window.
+struct Window {
+    sent: VecDeque<Instant>,
+    /// Share of the configured limit in force: 1 until EDAS throttles us (AIMD).
     factor: f64,
     last: Instant,
     last_cut: Option<Instant>,
 }
 
-impl Bucket {
-    fn rate(&self) -> f64 {
-        self.per_sec * self.factor
+impl Window {
+    fn new(now: Instant, prior: &[Instant]) -> Self {
+        let mut w = Window {
+            sent: VecDeque::new(),
+            factor: 1.0,
+            last: now,
+            last_cut: None,
+        };
+        for t in prior {
+            w.insert(*t);
+        }
+        w
     }
 
-    fn refill(&mut self, now: Instant) {
+    fn insert(&mut self, at: Instant) {
+        let i = self.sent.partition_point(|t| *t <= at);
+        self.sent.insert(i, at);
+    }
+
+    /// Forget calls older than the window; let the factor grow back.
+    fn advance(&mut self, now: Instant) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            self.sent.pop_front();
+        }
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + dt * self.rate()).min(self.capacity);
         self.factor = (self.factor + dt * RECOVERY_PER_SEC).min(1.0);
-        self.last = now;
+        self.last = self.last.max(now);
+    }
+
+    /// Calls allowed in a window now.
+    fn allowed(&self, per_minute: f64) -> usize {
+        ((per_minute * self.factor).floor() as usize).max(1)
     }
 }
 
 /// Shared by every client of the process.
 pub struct CallBudget {
     config: BudgetConfig,
-    buckets: Mutex<HashMap<(String, Operation), Bucket>>,
+    windows: Mutex<HashMap<(String, Operation), Window>>,
+    /// Calls recorded before this process started (from the resources' status): every key's
+    /// window starts with them, since which key made them is not known.
+    prior: Mutex<BTreeMap<Operation, Vec<Instant>>>,
 }
 
 impl CallBudget {
     pub fn new(config: BudgetConfig) -> Self {
         Self {
             config,
-            buckets: Mutex::new(HashMap::new()),
+            windows: Mutex::new(HashMap::new()),
+            prior: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -119,84 +145,90 @@ impl CallBudget {
         &self.config
     }
 
-    /// Take one token, or say how long to wait before asking again.
-    pub fn try_take(
-        &self,
-        key_id: &str,
-        op: Operation,
-        priority: Priority,
-        now: Instant,
-    ) -> Result<(), Duration> {
-        let Some(per_minute) = self.config.effective_per_minute(op) else {
-            return Ok(());
-        };
-        let mut buckets = crate::lock(&self.buckets);
-        // A small burst (a tenth of a minute's worth) keeps start-up quick without bursting
-        // past the per-minute limit as measured over any window.
-        let capacity = (per_minute / 10.0).max(1.0);
-        let bucket = buckets
-            .entry((key_id.to_string(), op))
-            .or_insert_with(|| Bucket {
-                tokens: capacity,
-                capacity,
-                per_sec: per_minute / 60.0,
-                factor: 1.0,
-                last: now,
-                last_cut: None,
-            });
-        bucket.refill(now);
-        let floor = match priority {
-            Priority::Urgent => 0.0,
-            Priority::Normal => (capacity * self.config.urgent_reserve).min(capacity - 1.0),
-        };
-        if bucket.tokens - 1.0 >= floor {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let missing = floor + 1.0 - bucket.tokens;
-            Err(Duration::from_secs_f64(missing / bucket.rate()))
+    /// Count calls made before this process started (by a previous run or another leader)
+    /// against every key's window.
+    pub fn remember(&self, op: Operation, calls: &[Instant]) {
+        if self.config.effective_per_minute(op).is_none() || calls.is_empty() {
+            return;
         }
-    }
-
-    /// EDAS throttled a call: the limit in force is lower than we thought. Empty the bucket
-    /// and cut the rate (multiplicative decrease; it grows back while no throttle comes).
-    pub fn on_throttled(&self, key_id: &str, op: Operation, now: Instant) {
-        let mut buckets = crate::lock(&self.buckets);
-        if let Some(b) = buckets.get_mut(&(key_id.to_string(), op)) {
-            b.refill(now);
-            b.tokens = b.tokens.min(0.0);
-            if b.last_cut
-                .is_none_or(|t| now.saturating_duration_since(t) >= CUT_SPACING)
-            {
-                b.factor = (b.factor * CUT).max(MIN_FACTOR);
-                b.last_cut = Some(now);
+        crate::lock(&self.prior)
+            .entry(op)
+            .or_default()
+            .extend_from_slice(calls);
+        let mut windows = crate::lock(&self.windows);
+        for ((_, o), w) in windows.iter_mut() {
+            if *o == op {
+                for t in calls {
+                    w.insert(*t);
+                }
             }
         }
     }
 
-    /// The share of the configured rate in force (1 = not throttled lately).
+    /// Take one call, or say how long to wait before asking again.
+    pub fn try_take(&self, key_id: &str, op: Operation, now: Instant) -> Result<(), Duration> {
+        let Some(per_minute) = self.config.effective_per_minute(op) else {
+            return Ok(());
+        };
+        let mut windows = crate::lock(&self.windows);
+        let w = windows.entry((key_id.to_string(), op)).or_insert_with(|| {
+            let prior = crate::lock(&self.prior);
+            Window::new(now, prior.get(&op).map_or(&[][..], Vec::as_slice))
+        });
+        w.advance(now);
+        let allowed = w.allowed(per_minute);
+        if w.sent.len() < allowed {
+            w.insert(now);
+            return Ok(());
+        }
+        // The call that must leave the window before one more fits.
+        let oldest = w.sent[w.sent.len() - allowed];
+        Err((oldest + WINDOW).saturating_duration_since(now))
+    }
+
+    /// EDAS throttled a call: the limit in force is lower than we thought, and no higher
+    /// than what the window holds. Cut it (multiplicative decrease; it grows back while no
+    /// throttle comes).
+    pub fn on_throttled(&self, key_id: &str, op: Operation, now: Instant) {
+        let Some(per_minute) = self.config.effective_per_minute(op) else {
+            return;
+        };
+        let mut windows = crate::lock(&self.windows);
+        if let Some(w) = windows.get_mut(&(key_id.to_string(), op)) {
+            w.advance(now);
+            if w.last_cut
+                .is_none_or(|t| now.saturating_duration_since(t) >= CUT_SPACING)
+            {
+                let held = w.sent.len() as f64 / per_minute;
+                w.factor = (w.factor * CUT).min(held).max(MIN_FACTOR);
+                w.last_cut = Some(now);
+            }
+        }
+    }
+
+    /// The share of the configured limit in force (1 = not throttled lately).
     pub fn factor(&self, key_id: &str, op: Operation) -> f64 {
-        let buckets = crate::lock(&self.buckets);
-        buckets
+        crate::lock(&self.windows)
             .get(&(key_id.to_string(), op))
-            .map_or(1.0, |b| b.factor)
+            .map_or(1.0, |w| w.factor)
     }
 
-    /// Forget buckets unused for `idle` (expired STS keys, deleted resources' keys): an idle
-    /// bucket has refilled anyway.
+    /// Forget windows unused for `idle` (expired STS keys, deleted resources' keys): an idle
+    /// window is empty anyway.
     pub fn prune_idle(&self, now: Instant, idle: Duration) {
-        crate::lock(&self.buckets).retain(|_, b| now.saturating_duration_since(b.last) < idle);
+        let idle = idle.max(WINDOW);
+        crate::lock(&self.windows).retain(|_, w| now.saturating_duration_since(w.last) < idle);
     }
 
-    /// Buckets kept now.
+    /// Windows kept now.
     pub fn buckets(&self) -> usize {
-        crate::lock(&self.buckets).len()
+        crate::lock(&self.windows).len()
     }
 
     /// Wait until a call may go out.
-    pub async fn acquire(&self, key_id: &str, op: Operation, priority: Priority) {
+    pub async fn acquire(&self, key_id: &str, op: Operation) {
         loop {
-            match self.try_take(key_id, op, priority, Instant::now()) {
+            match self.try_take(key_id, op, Instant::now()) {
                 Ok(()) => return,
                 Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(5))).await,
             }
@@ -206,128 +238,127 @@ impl CallBudget {
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn idle_buckets_of_old_keys_are_pruned() {
-        let b = CallBudget::new(BudgetConfig::default());
-        let t0 = Instant::now();
-        let op = Operation::QueryApplicationStatus;
-        assert!(b.try_take("old-sts-key", op, Priority::Normal, t0).is_ok());
-        let later = t0 + Duration::from_secs(1000);
-        assert!(
-            b.try_take("new-sts-key", op, Priority::Normal, later)
-                .is_ok()
-        );
-        assert_eq!(b.buckets(), 2);
-        b.prune_idle(later, Duration::from_secs(900));
-        assert_eq!(b.buckets(), 1);
-        assert_eq!(b.factor("new-sts-key", op), 1.0);
-    }
-
     use super::*;
 
-    #[test]
-    fn budget_never_exceeds_the_limit_over_a_minute() {
-        let b = CallBudget::new(BudgetConfig::default());
-        let start = Instant::now();
-        let mut taken = 0;
-        // Simulate a caller that asks every 10 ms for 60 s.
-        for i in 0..6000u64 {
-            let now = start + Duration::from_millis(i * 10);
-            if b.try_take(
-                "ak",
-                Operation::QueryApplicationStatus,
-                Priority::Urgent,
-                now,
-            )
-            .is_ok()
-            {
-                taken += 1;
-            }
-        }
-        // 100/min * 0.9 share plus the initial burst of 9.
-        assert!(taken <= 100, "{taken}");
-        assert!(taken >= 85, "{taken}");
+    const QAS: Operation = Operation::QueryApplicationStatus;
+
+    /// Ask every `step` for `secs`; the times of the calls let through.
+    fn drive(b: &CallBudget, key: &str, t0: Instant, step_ms: u64, secs: u64) -> Vec<Instant> {
+        (0..secs * 1000 / step_ms)
+            .map(|i| t0 + Duration::from_millis(i * step_ms))
+            .filter(|t| b.try_take(key, QAS, *t).is_ok())
+            .collect()
+    }
+
+    fn most_in_any_minute(calls: &[Instant]) -> usize {
+        calls
+            .iter()
+            .map(|s| {
+                calls
+                    .iter()
+                    .filter(|t| **t >= *s && t.duration_since(*s) < Duration::from_secs(60))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     #[test]
-    fn normal_calls_leave_a_reserve_for_urgent_ones() {
+    fn a_fleet_that_fits_in_the_window_goes_out_at_once() {
         let b = CallBudget::new(BudgetConfig::default());
-        let now = Instant::now();
-        let op = Operation::GetChangeOrderInfo;
-        let mut normal = 0;
-        while b.try_take("ak", op, Priority::Normal, now).is_ok() {
-            normal += 1;
+        let t0 = Instant::now();
+        for i in 0..90 {
+            assert!(b.try_take("ak", QAS, t0).is_ok(), "call {i}");
         }
-        assert!(b.try_take("ak", op, Priority::Urgent, now).is_ok());
-        assert!(normal >= 1);
+        let wait = b.try_take("ak", QAS, t0).unwrap_err();
+        assert_eq!(wait, WINDOW);
+        assert!(b.try_take("ak", QAS, t0 + WINDOW).is_ok());
     }
 
     #[test]
-    fn keys_and_operations_have_separate_buckets_and_unlimited_ops_pass() {
+    fn no_sixty_seconds_hold_more_than_the_share_of_the_limit_and_the_pace_is_the_limit() {
+        let b = CallBudget::new(BudgetConfig::default());
+        let calls = drive(&b, "ak", Instant::now(), 10, 300);
+        assert_eq!(most_in_any_minute(&calls), 90);
+        // Five minutes: five windows of 90 (each window a little over 60 s).
+        assert!((440..=450).contains(&calls.len()), "{}", calls.len());
+    }
+
+    #[test]
+    fn calls_made_before_a_restart_count_against_the_window() {
+        let b = CallBudget::new(BudgetConfig::default());
+        let t0 = Instant::now() + Duration::from_secs(100);
+        let before: Vec<Instant> = (0..50).map(|_| t0 - Duration::from_secs(30)).collect();
+        b.remember(QAS, &before);
+        // Unlimited operations ignore it.
+        b.remember(Operation::ScaleInApplication, &before);
+        let first = drive(&b, "any-key", t0, 10, 1);
+        assert_eq!(first.len(), 40);
+        let wait = b.try_take("any-key", QAS, t0).unwrap_err();
+        assert_eq!(wait, WINDOW - Duration::from_secs(30));
+        // A key whose window already existed counts them too.
+        let c = CallBudget::new(BudgetConfig::default());
+        assert!(c.try_take("k", QAS, t0).is_ok());
+        c.remember(QAS, &before);
+        assert_eq!(drive(&c, "k", t0, 10, 1).len(), 39);
+    }
+
+    #[test]
+    fn keys_and_operations_have_separate_windows_and_unlimited_ops_pass() {
         let b = CallBudget::new(
             BudgetConfig::default()
                 .with_overrides("ListApplication=1")
                 .unwrap(),
         );
         let now = Instant::now();
-        assert!(
-            b.try_take("a", Operation::ListApplication, Priority::Urgent, now)
-                .is_ok()
-        );
-        assert!(
-            b.try_take("a", Operation::ListApplication, Priority::Urgent, now)
-                .is_err()
-        );
-        assert!(
-            b.try_take("b", Operation::ListApplication, Priority::Urgent, now)
-                .is_ok()
-        );
+        assert!(b.try_take("a", Operation::ListApplication, now).is_ok());
+        assert!(b.try_take("a", Operation::ListApplication, now).is_err());
+        assert!(b.try_take("b", Operation::ListApplication, now).is_ok());
         for _ in 0..1000 {
-            assert!(
-                b.try_take("a", Operation::ScaleInApplication, Priority::Urgent, now)
-                    .is_ok()
-            );
+            assert!(b.try_take("a", Operation::ScaleInApplication, now).is_ok());
         }
     }
 
     #[test]
-    fn throttling_cuts_the_rate_and_it_grows_back() {
+    fn throttling_cuts_the_limit_to_what_the_window_held_and_it_grows_back() {
         let b = CallBudget::new(BudgetConfig::default());
-        let op = Operation::QueryApplicationStatus;
         let t0 = Instant::now();
-        assert!(b.try_take("ak", op, Priority::Urgent, t0).is_ok());
-        b.on_throttled("ak", op, t0);
-        assert!((b.factor("ak", op) - 0.6).abs() < 1e-9);
-        // A second throttle right away does not compound; one after the spacing does.
-        b.on_throttled("ak", op, t0 + Duration::from_millis(500));
-        assert!((b.factor("ak", op) - 0.6).abs() < 0.01);
-        for i in 1..10 {
-            b.on_throttled("ak", op, t0 + CUT_SPACING * (i + 1));
+        // EDAS really allows 20: the 21st call is throttled.
+        for _ in 0..21 {
+            assert!(b.try_take("ak", QAS, t0).is_ok());
         }
-        assert!((b.factor("ak", op) - MIN_FACTOR).abs() < 0.01, "floor");
-        // Calls in the next minute: at most the floor rate, not the configured one.
-        let start = t0 + CUT_SPACING * 11;
-        let mut taken = 0;
-        for ms in (0..60_000u64).step_by(10) {
-            if b.try_take(
-                "ak",
-                op,
-                Priority::Urgent,
-                start + Duration::from_millis(ms),
-            )
-            .is_ok()
-            {
-                taken += 1;
-            }
+        b.on_throttled("ak", QAS, t0);
+        assert!((b.factor("ak", QAS) - MIN_FACTOR).abs() < 1e-9);
+        // A second throttle right away does not compound.
+        b.on_throttled("ak", QAS, t0 + Duration::from_millis(500));
+        assert!((b.factor("ak", QAS) - MIN_FACTOR).abs() < 0.01);
+        // The window holds about the cut limit (22, a little more as it grows back): a few
+        // calls more, then nothing until calls leave it.
+        let more = drive(&b, "ak", t0 + Duration::from_secs(1), 10, 1).len();
+        assert!((1..=3).contains(&more), "{more}");
+        // A throttle with a fuller window cuts by CUT, not below the floor.
+        let c = CallBudget::new(BudgetConfig::default());
+        for _ in 0..90 {
+            assert!(c.try_take("ak", QAS, t0).is_ok());
         }
-        assert!(
-            taken < 70,
-            "{taken} calls in the minute after throttling (configured 90)"
-        );
-        // Without throttles the rate recovers fully.
-        let _ = b.try_take("ak", op, Priority::Urgent, start + Duration::from_secs(200));
-        assert!((b.factor("ak", op) - 1.0).abs() < 1e-9);
+        c.on_throttled("ak", QAS, t0);
+        assert!((c.factor("ak", QAS) - CUT).abs() < 1e-9);
+        // Without throttles the limit recovers fully.
+        let _ = b.try_take("ak", QAS, t0 + Duration::from_secs(200));
+        assert!((b.factor("ak", QAS) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn idle_windows_of_old_keys_are_pruned() {
+        let b = CallBudget::new(BudgetConfig::default());
+        let t0 = Instant::now();
+        assert!(b.try_take("old-sts-key", QAS, t0).is_ok());
+        let later = t0 + Duration::from_secs(1000);
+        assert!(b.try_take("new-sts-key", QAS, later).is_ok());
+        assert_eq!(b.buckets(), 2);
+        b.prune_idle(later, Duration::from_secs(900));
+        assert_eq!(b.buckets(), 1);
+        assert_eq!(b.factor("new-sts-key", QAS), 1.0);
     }
 
     #[test]

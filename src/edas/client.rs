@@ -1,7 +1,7 @@
 //! The reqwest client for EDAS: signs every call, checks the body `Code` whatever the HTTP
 //! status, retries reads with backoff and jitter, and never re-sends a mutation.
 
-use super::budget::{CallBudget, Priority};
+use super::budget::CallBudget;
 use super::error::{EdasError, MutationOutcome, TransportKind, mutation_outcome, redact_text};
 use super::signer::{self, SignatureAlgorithm, SigningKey, UnsignedRequest};
 use super::{
@@ -149,18 +149,11 @@ impl EdasClient {
             .filter(|(_, v)| !v.is_empty()) // never send empty values (SDKs disagree on them)
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        let priority = if op.is_mutation() || op == Operation::GetChangeOrderInfo {
-            Priority::Urgent
-        } else {
-            Priority::Normal
-        };
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             if let Some(budget) = &self.budget {
-                budget
-                    .acquire(self.creds.access_key_id(), op, priority)
-                    .await;
+                budget.acquire(self.creds.access_key_id(), op).await;
             }
             let started = Instant::now();
             // Nothing the server or the transport wrote leaves the client with a secret in it.
