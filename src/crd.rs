@@ -193,6 +193,36 @@ pub struct EdasAppMembershipStatus {
     /// Change orders of ours that failed in a row; the next try waits longer each time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_failures: Option<i32>,
+    /// What Ready=True rests on; absent while Ready is not True.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_basis: Option<ReadyBasis>,
+}
+
+/// What Ready=True rests on. `Observation`: QueryApplicationStatus showed exactly the declared
+/// members. `ChangeOrder`: the observation before a scale-in showed nothing else to remove and
+/// that scale-in's change order succeeded on all its ECCs; `members` is that observation minus
+/// the removed ECCs, and a confirming observation follows within the resync interval (if it
+/// disagrees, Ready turns False with a reason).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadyBasis {
+    /// Observation or ChangeOrder.
+    pub source: String,
+    /// The observation's time (RFC 3339); for ChangeOrder, the observation before the order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+    /// For ChangeOrder: the order whose outcome Ready rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_order_id: Option<String>,
+    /// For ChangeOrder: when the operator saw the order succeed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// [`ReadyBasis::source`] values.
+pub mod ready_basis {
+    pub const OBSERVATION: &str = "Observation";
+    pub const CHANGE_ORDER: &str = "ChangeOrder";
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -269,6 +299,9 @@ pub struct PendingScaleIn {
     /// still listed; at two, the call is known not to have been applied.
     #[serde(default)]
     pub quiet_observations: i32,
+    /// The metadata.generation of the spec the batch was planned for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 /// ECCs that a change order of ours (or a forced ScaleIn) removed, not yet observed absent.
@@ -348,6 +381,9 @@ pub struct ChangeOrderStatus {
     /// Polls made of this order so far.
     #[serde(default)]
     pub polls: i64,
+    /// For an order of ours: the metadata.generation of the spec it was planned for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 /// Condition types.

@@ -11,6 +11,7 @@
 //! The model's reads lag by at most `MAX_LAG` (< the read-lag hold-off) and late applies come
 //! within twice the EDAS timeout: the assumptions the README's promises state.
 
+use edas_operator::controller::conditions::Outcome;
 use edas_operator::controller::decide::{
     Input, Need, Observation, OrderRead, Requeue, SendResult, Step, after_send, decide,
 };
@@ -425,6 +426,7 @@ fn run(n_eccs: usize, declared: usize, min: i32, max: i32, force: bool, events: 
     let mut status = EdasAppMembershipStatus::default();
     // The scripted events, then a calm tail in which the controller must settle.
     let tail = vec![Ev::Wait(30); 40];
+    let mut last = None;
     for e in events.iter().chain(tail.iter()) {
         m.event(e);
         m.tick();
@@ -459,6 +461,18 @@ fn run(n_eccs: usize, declared: usize, min: i32, max: i32, force: bool, events: 
                 verdict.status.removals
             );
         }
+        if let Outcome::ConvergedByOrder(msg) = &verdict.outcome {
+            // Ready without a read after the order: the truth must bear it out.
+            let declared: Vec<String> = (0..spec.members.len())
+                .map(|i| format!("e{i:02}"))
+                .collect();
+            assert!(
+                m.eccs.iter().all(|e| declared.contains(e)),
+                "Ready from an order ({msg}) while EDAS runs {:?}, declared {declared:?}",
+                m.eccs
+            );
+        }
+        last = Some(verdict.outcome.clone());
         let verdict = match verdict.send.clone() {
             Some(s) => {
                 let r = m.receive(&s.ecc_ids, &spec);
@@ -474,6 +488,11 @@ fn run(n_eccs: usize, declared: usize, min: i32, max: i32, force: bool, events: 
         m.now += (wait.as_millis() as i64).clamp(1_000, 120_000);
         status = verdict.status;
     }
+    // After the calm tail, Ready (if it is) rests on an observation, not on an order alone.
+    assert!(
+        !matches!(last, Some(Outcome::ConvergedByOrder(_))),
+        "never confirmed by an observation: {last:?}"
+    );
 }
 
 #[test]

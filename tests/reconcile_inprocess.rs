@@ -3,6 +3,7 @@
 //! faults included, in milliseconds and without a cluster. The fence is an in-memory status
 //! store. Every ScaleIn attempt that reached the simulator is counted.
 
+use edas_operator::controller::conditions::Outcome;
 use edas_operator::controller::decide::{Input, Requeue, Verdict};
 use edas_operator::controller::reconcile::{Fence, PassError, pass};
 use edas_operator::controller::timing::Policy;
@@ -283,4 +284,37 @@ async fn faults_everywhere_still_no_duplicate_attempt() {
     // A 503 answered before anything was done is proven not applied after the quiet window,
     // so an ECC may be named again; never after an attempt that was carried out.
     assert_eq!(w.duplicates(), 0, "{:?}", w.outcomes);
+}
+
+fn qas_calls(w: &World) -> usize {
+    w.edas
+        .state()
+        .calls()
+        .iter()
+        .filter(|c| c.action == "QueryApplicationStatus")
+        .count()
+}
+
+#[tokio::test]
+async fn ready_costs_one_observation_and_a_later_one_confirms_it() {
+    let mut w = world(3, keep_one(), json!({}));
+    let mut by_order = None;
+    for _ in 0..20 {
+        let v = w.step().await;
+        if matches!(v.outcome, Outcome::ConvergedByOrder(_)) {
+            by_order = Some(v);
+            break;
+        }
+    }
+    let v = by_order.expect("Ready from the change order's outcome");
+    assert_eq!(qas_calls(&w), 1, "one QueryApplicationStatus before Ready");
+    assert_eq!(w.eccs(), vec!["ecc-1"]);
+    let basis = v.status.ready_basis.expect("readyBasis");
+    assert_eq!(basis.source, "ChangeOrder");
+    // The next pass (the resync) observes, and Ready then rests on that observation.
+    let v = w.step().await;
+    assert_eq!(v.outcome, Outcome::Converged);
+    assert_eq!(v.status.ready_basis.unwrap().source, "Observation");
+    assert_eq!(qas_calls(&w), 2);
+    assert_eq!(w.max_attempts(), 1);
 }

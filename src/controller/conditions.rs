@@ -7,6 +7,9 @@ use crate::crd::{Condition, condition, reason};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Converged,
+    /// Converged as the observation before our change order and that order's success show
+    /// it; the message names the order (a confirming observation follows).
+    ConvergedByOrder(String),
     MembersMissing(String),
     ObserveOnly(String),
     ChangeOrderRunning(String),
@@ -157,6 +160,9 @@ impl Outcome {
                 "the app runs exactly the declared members",
             )
             .synced_reason(reason::RECONCILED),
+            Outcome::ConvergedByOrder(m) => {
+                Verdict::new(True, True, reason::CONVERGED, m).synced_reason(reason::RECONCILED)
+            }
             Outcome::MembersMissing(m) => Verdict::new(False, True, reason::MEMBERS_MISSING, m)
                 .synced_reason(reason::RECONCILED)
                 .stalled(),
@@ -356,6 +362,7 @@ mod tests {
             (Outcome::Waiting { reason: "WaitingForReads", message: m() }, [(F, "WaitingForReads"), (F, "WaitingForReads"), (T, "WaitingForReads"), (F, REC)]),
             (Outcome::Waiting { reason: "IncompleteObservation", message: m() }, [(F, "IncompleteObservation"), (F, "IncompleteObservation"), (T, "IncompleteObservation"), (F, REC)]),
             (Outcome::Terminating, [(K, "Terminating"), (F, "Terminating"), (F, REC), (F, REC)]),
+            (Outcome::ConvergedByOrder(m()), [(T, "Converged"), (T, REC), (F, REC), (F, REC)]),
         ];
         table
     }
@@ -382,6 +389,7 @@ mod tests {
             Outcome::Stalled { .. } => 16,
             Outcome::Waiting { .. } => 17,
             Outcome::Terminating => 18,
+            Outcome::ConvergedByOrder(_) => 19,
         }
     }
 
@@ -402,7 +410,7 @@ mod tests {
         let table = table();
         let covered: std::collections::BTreeSet<u8> =
             table.iter().map(|(o, _)| variant(o)).collect();
-        assert_eq!(covered.len(), 19, "every Outcome variant has a row");
+        assert_eq!(covered.len(), 20, "every Outcome variant has a row");
         let types = ["Ready", "Synced", "Reconciling", "Stalled"];
         for (outcome, want) in table {
             let got = desired(&outcome);

@@ -6,7 +6,9 @@
 //! `reconcile.rs` only fetches what is asked for and carries the verdict out.
 //!
 //! The order of a pass:
-//! 1. follow the recorded, unfinished change order (ours, or a foreign one we wait for);
+//! 1. follow the recorded, unfinished change order (ours, or a foreign one we wait for); when
+//!    ours succeeded on every ECC and the observation before it left nothing else to do,
+//!    Ready rests on that outcome (no read after it; the resync confirms by observing);
 //! 2. settle a ScaleIn whose answer was never recorded (adopt its order by its targets, or
 //!    prove after a quiet window that it was not applied);
 //! 3. observe the app (rows deduplicated) and plan;
@@ -21,7 +23,8 @@ use super::status::{co_from_detail, co_from_summary, parse_rfc3339_ms, push_hist
 use super::timing::{self, Policy};
 use crate::crd::{
     AbortedOrder, ChangeOrderStatus, EdasAppMembershipSpec, EdasAppMembershipStatus,
-    ManagementPolicy, PendingScaleIn, RETRY_ANNOTATION, RemovalRecord, condition, reason,
+    ManagementPolicy, PendingScaleIn, RETRY_ANNOTATION, ReadyBasis, RemovalRecord, condition,
+    ready_basis, reason,
 };
 use crate::edas::{AppStatus, ChangeOrderDetail, ChangeOrderSummary, CoStatus, wire};
 use std::collections::BTreeMap;
@@ -125,6 +128,9 @@ pub fn decide(input: &Input<'_>, obs: &Observation) -> Step {
     if let Some(step) = w.follow(obs) {
         return step;
     }
+    if let Some(step) = w.ready_from_order() {
+        return step;
+    }
     if let Some(step) = w.settle(obs) {
         return step;
     }
@@ -170,6 +176,11 @@ pub fn after_send(mut v: Verdict, result: SendResult, now: i64) -> Verdict {
 
 fn order_started(v: &mut Verdict, send: &Send, id: String, now: i64) {
     let eccs = send.ecc_ids.join(",");
+    let generation = v
+        .status
+        .pending_scale_in
+        .as_ref()
+        .and_then(|p| p.generation);
     v.status.change_order = Some(ChangeOrderStatus {
         id: id.clone(),
         ours: true,
@@ -180,6 +191,7 @@ fn order_started(v: &mut Verdict, send: &Send, id: String, now: i64) {
         source: "pop".into(),
         co_type: "CoScaleIn".into(),
         created_at: Some(rfc3339(now)),
+        generation,
         ..Default::default()
     });
     v.status.pending_scale_in = None;
@@ -260,6 +272,8 @@ struct Work<'a> {
     notes: Vec<Note>,
     counters: Vec<&'static str>,
     learned: Option<(f64, usize, i64)>,
+    /// An order of ours that this pass saw end, with what GetChangeOrderInfo said of it.
+    ended: Option<ChangeOrderDetail>,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -278,6 +292,7 @@ impl<'a> Work<'a> {
             notes: Vec::new(),
             counters: Vec::new(),
             learned: None,
+            ended: None,
         }
     }
 
@@ -286,6 +301,17 @@ impl<'a> Work<'a> {
     }
 
     fn stop(&mut self, outcome: Outcome, requeue: Requeue) -> Step {
+        match &outcome {
+            Outcome::Converged => {
+                self.st.ready_basis = Some(ReadyBasis {
+                    source: ready_basis::OBSERVATION.into(),
+                    observed_at: Some(rfc3339(self.now())),
+                    ..Default::default()
+                });
+            }
+            Outcome::ConvergedByOrder(_) => {}
+            _ => self.st.ready_basis = None,
+        }
         Step::Done(Box::new(Verdict {
             status: std::mem::take(&mut self.st),
             outcome,
@@ -333,10 +359,55 @@ impl<'a> Work<'a> {
                 push_history(&mut self.st, co.clone());
                 if co.ours {
                     self.order_ended(&co, d.status);
+                    self.ended = Some(d.clone());
                 }
                 None
             }
         }
+    }
+
+    /// 1b. Our order just succeeded on every ECC it named, it was planned for this spec, and
+    /// the observation it was planned from had nothing else to remove and nothing missing:
+    /// Ready rests on that, without a read after it. Its ECCs stay held (never re-sent) until
+    /// an observation shows them gone; the next resync makes that observation.
+    fn ready_from_order(&mut self) -> Option<Step> {
+        let d = self.ended.take()?;
+        let co = self.st.change_order.clone()?;
+        let plan = self.st.plan.clone()?;
+        let all_done = d.status == CoStatus::Succeeded
+            && d.pipelines.iter().all(|p| p.status == CoStatus::Succeeded)
+            && (d.targets.is_empty() || co.ecc_ids.iter().all(|e| d.targets.contains(e)));
+        let same_plan = co.generation == Some(self.input.generation)
+            && plan.blocked_reason.is_none()
+            && plan.missing.is_empty()
+            && !co.ecc_ids.is_empty()
+            && plan.to_remove.iter().all(|e| co.ecc_ids.contains(e));
+        let nothing_else = self.st.pending_scale_in.is_none()
+            && self.st.aborted.is_none()
+            && self.st.removals.iter().all(|r| r.change_order_id == co.id);
+        if !(all_done && same_plan && nothing_else) {
+            return None;
+        }
+        self.st.members.retain(|m| !co.ecc_ids.contains(&m.ecc_id));
+        self.st.observed = Some(self.st.members.len() as i32);
+        self.st.plan = Some(crate::crd::PlanStatus {
+            to_remove: Vec::new(),
+            next_batch: Vec::new(),
+            ..plan
+        });
+        self.st.ready_basis = Some(ReadyBasis {
+            source: ready_basis::CHANGE_ORDER.into(),
+            observed_at: self.st.last_observed_at.clone(),
+            change_order_id: Some(co.id.clone()),
+            finished_at: co.finished_at.clone(),
+        });
+        let msg = format!(
+            "change order {} removed {}; the app runs the declared members as observed at {} less those ECCs; an observation confirms it within the resync interval",
+            co.id,
+            co.ecc_ids.join(","),
+            self.st.last_observed_at.as_deref().unwrap_or("?")
+        );
+        Some(self.stop(Outcome::ConvergedByOrder(msg), Requeue::Resync))
     }
 
     fn still_running(&mut self, co: ChangeOrderStatus, status: CoStatus) -> Step {
@@ -582,6 +653,7 @@ impl<'a> Work<'a> {
         let mut co = co_from_detail(d, Some(&co_from_summary(o)));
         co.ours = true;
         co.ecc_ids = p.ecc_ids.clone();
+        co.generation = p.generation;
         co.polls = 1;
         co.last_polled_at = Some(rfc3339(self.now()));
         self.st.pending_scale_in = None;
@@ -958,6 +1030,7 @@ impl<'a> Work<'a> {
             started_at: rfc3339(self.now()),
             outcome_unknown: false,
             quiet_observations: 0,
+            generation: Some(self.input.generation),
         });
         let n = batch.len();
         let msg = format!("sending ScaleInApplication for {}", batch.join(","));

@@ -112,6 +112,7 @@ fn pending(eccs: &[&str], force: bool, started: i64, quiet: i32) -> PendingScale
         started_at: rfc3339(started),
         outcome_unknown: true,
         quiet_observations: quiet,
+        generation: Some(1),
     }
 }
 
@@ -606,4 +607,96 @@ fn duplicate_rows_never_double_a_batch_or_the_healthy_count() {
     w.app.eccs[2].app_state = AppState::Stopped;
     let (v, _) = c.run(&w);
     assert_eq!(v.send.unwrap().ecc_ids, vec!["x"]);
+}
+
+/// Send a batch from an observation of `ids`, and record the order EDAS made for it.
+fn sent(c: &Case, ids: &[&str], order: &str) -> EdasAppMembershipStatus {
+    let (v, _) = c.run(&World::new(ids));
+    assert!(v.send.is_some(), "{:?}", v.outcome);
+    after_send(v, SendResult::Created(order.into()), c.now).status
+}
+
+#[test]
+fn a_succeeded_order_that_finished_the_plan_makes_ready_without_reading_the_app_again() {
+    let mut c = Case::new(&["a"], 0);
+    c.status = sent(&c, &["a", "x"], "co1");
+    assert_eq!(c.status.change_order.as_ref().unwrap().generation, Some(1));
+    c.now = T0 + 5_000;
+    let (v, asked) = c.run(&World::new(&["a", "x"]).order(detail("co1", 2, &["x"])));
+    // The order's own outcome is enough: no QueryApplicationStatus, no ListRecentChangeOrder.
+    assert_eq!(asked, vec![Need::Order("co1".into())]);
+    assert!(matches!(v.outcome, Outcome::ConvergedByOrder(ref m) if m.contains("co1")));
+    assert_eq!(v.requeue, Requeue::Resync);
+    assert_eq!(v.counters, vec!["succeeded"]);
+    let basis = v.status.ready_basis.clone().expect("basis recorded");
+    assert_eq!(basis.source, "ChangeOrder");
+    assert_eq!(basis.change_order_id.as_deref(), Some("co1"));
+    assert_eq!(basis.observed_at.as_deref(), Some(rfc3339(T0).as_str()));
+    let members: Vec<&str> = v.status.members.iter().map(|m| m.ecc_id.as_str()).collect();
+    assert_eq!(members, vec!["a"]);
+    assert_eq!(v.status.observed, Some(1));
+    // x stays held until an observation shows it gone.
+    assert_eq!(v.status.removals.len(), 1);
+
+    // The confirming observation agrees: Ready now rests on it.
+    let mut ok = Case::new(&["a"], 0);
+    ok.status = v.status.clone();
+    ok.now = T0 + 60_000;
+    let (v2, asked) = ok.run(&World::new(&["a"]));
+    assert_eq!(asked, vec![Need::App]);
+    assert_eq!(v2.outcome, Outcome::Converged);
+    assert_eq!(v2.status.ready_basis.unwrap().source, "Observation");
+    assert!(v2.status.removals.is_empty());
+
+    // It disagrees (a lagging read still lists x): Ready leaves with a reason, x is not sent.
+    let mut lag = Case::new(&["a"], 0);
+    lag.status = v.status.clone();
+    lag.now = T0 + 20_000;
+    let (v3, _) = lag.run(&World::new(&["a", "x"]).order(detail("co1", 2, &["x"])));
+    assert_eq!(reason_of(&v3.outcome), reason::WAITING_FOR_READS);
+    assert_eq!(v3.send, None);
+    assert_eq!(v3.status.ready_basis, None);
+}
+
+#[test]
+fn ready_waits_for_an_observation_when_the_order_did_not_finish_the_plan() {
+    // The spec changed while the order ran.
+    let mut c = Case::new(&["a"], 0);
+    c.status = sent(&c, &["a", "x"], "co1");
+    c.now = T0 + 5_000;
+    c.generation = 2;
+    let (v, asked) = c.run(&World::new(&["a"]).order(detail("co1", 2, &["x"])));
+    assert!(asked.contains(&Need::App), "{asked:?}");
+    assert_eq!(v.outcome, Outcome::Converged);
+    assert_eq!(v.status.ready_basis.unwrap().source, "Observation");
+    // More to remove than one order takes.
+    let mut c = Case::new(&["a"], 0);
+    c.spec.scale_in.max_per_change_order = 1;
+    c.status = sent(&c, &["a", "x", "y"], "co1");
+    c.now = T0 + 5_000;
+    let (v, asked) = c.run(&World::new(&["a", "y"]).order(detail("co1", 2, &["x"])));
+    assert!(asked.contains(&Need::App), "{asked:?}");
+    assert_eq!(v.send.map(|s| s.ecc_ids), Some(vec!["y".to_string()]));
+    // EDAS says the order acted on other targets than ours.
+    let mut c = Case::new(&["a"], 0);
+    c.status = sent(&c, &["a", "x"], "co1");
+    c.now = T0 + 5_000;
+    let (_, asked) = c.run(&World::new(&["a"]).order(detail("co1", 2, &["z"])));
+    assert!(asked.contains(&Need::App), "{asked:?}");
+    // A declared member was missing from the observation.
+    let mut c = Case::new(&["a", "b"], 0);
+    c.status = sent(&c, &["a", "x"], "co1");
+    c.now = T0 + 5_000;
+    let (_, asked) = c.run(&World::new(&["a"]).order(detail("co1", 2, &["x"])));
+    assert!(asked.contains(&Need::App), "{asked:?}");
+    // Failures never make Ready.
+    let mut c = Case::new(&["a"], 0);
+    c.status = sent(&c, &["a", "x"], "co1");
+    c.now = T0 + 5_000;
+    let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 7, &["x"])));
+    assert_eq!(v.status.ready_basis, None);
+    assert!(!matches!(
+        v.outcome,
+        Outcome::Converged | Outcome::ConvergedByOrder(_)
+    ));
 }

@@ -90,6 +90,7 @@ pub fn co_from_summary(s: &ChangeOrderSummary) -> ChangeOrderStatus {
             .map(rfc3339),
         message: s.description.clone(),
         polls: 0,
+        generation: None,
     }
 }
 
