@@ -315,7 +315,7 @@ class Peer:
                 codes[f"{r.error['action']} {r.error['code']}"] = codes.get(f"{r.error['action']} {r.error['code']}", 0) + 1
             what = ", ".join(f"{k} {v}" for k, v in sorted(codes.items()))
             out["failedIn"] = "apply"
-            out["reason"] = f"{len(bad)} of {len(self.resources)} resources failed ({what})"
+            out["reason"] = f"{len(bad)} of {len(self.resources)} resources errored: {what}"
         return out
 
 
