@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fleet benchmark (issue 7): time to converge N EdasAppMembership resources against the EDAS
-# simulator at the documented rate limits, EDAS calls by operation, throttled calls, operator
-# peak RSS and CPU, steady-state calls per hour, and a Terraform-pattern peer with the official
-# Python SDK on the same fleet. Writes bench/results/n<N>.json and regenerates BENCHMARKS.md.
+# Fleet benchmark (issues 7 and 13): time to converge N EdasAppMembership resources against the
+# EDAS simulator at the documented rate limits, EDAS calls by operation, throttled calls, operator
+# peak RSS and CPU, steady-state calls per hour, and a peer that runs `tofu destroy` of the same
+# fleet as the real Terraform provider does (bench/peer.py, official Python SDK). Writes
+# bench/results/n<N>.json and regenerates BENCHMARKS.md.
 #
 #   hack/bench.sh [OPTIONS] [N ...]        default N: 50 200
 #
@@ -11,10 +12,18 @@
 #   --concurrency N            operator --concurrency (default 32)
 #   --resync-interval DUR      operator --resync-interval (default 30s)
 #   --steady-seconds S         steady-state window after convergence (default 120)
-#   --peer parallel|serial|skip  the Terraform-pattern peer (default parallel: alongside the
-#                              operator, on its own simulator; it takes about 5 s per app)
+#   --rate-limit-share X       operator --rate-limit-share (default: not passed, the operator's
+#                              0.9); stored as n<N>-share<X>.json unless --tag is given
+#   --peer parallel|serial|skip  the provider-like peer (default parallel: alongside the
+#                              operator, on its own simulator; about 5 s per 10 apps up to
+#                              N = 100, and above that it fails within a second: its refresh
+#                              burst is throttled)
+#   --peer-parallelism N       the peer's -parallelism (default 10, OpenTofu's default)
+#   --peer-refresh true|false  refresh before destroying (default true; false = -refresh=false)
 #   --peer-note TEXT           why the peer was skipped (goes into BENCHMARKS.md)
 #   --tag TAG                  store as bench/results/n<N>-<TAG>.json (e.g. a repeat run)
+#
+# Issue 13's rows: hack/bench.sh 50 100 200 1000; hack/bench.sh --rate-limit-share 1 50 100.
 #
 # Steps: cargo build --release; the control plane (hack/control-plane.sh build, then start in a
 # temp dir, stopped on exit); the SDK venv (hack/python-sdk.sh); bench/run.py. Logs stay in the
