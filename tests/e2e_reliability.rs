@@ -410,9 +410,30 @@ async fn e2e_throttling_backs_off_to_the_real_limit() {
         || async { all_ready(&cp, &ns).then_some(()) },
     )
     .await;
-    // Keep the resyncs going for a while longer, then look at QueryApplicationStatus attempts
-    // (accepted and throttled) per minute after the first throttle.
-    tokio::time::sleep(Duration::from_secs(30)).await;
+    // Keep the resyncs going until a full minute (and 15 s) has passed since the first
+    // throttle, then look at QueryApplicationStatus attempts (accepted and throttled) per
+    // minute after it.
+    let first_throttle = eventually(
+        Duration::from_secs(300),
+        "the low limit throttled the operator",
+        || async {
+            sim.calls().await.iter().find_map(|c| {
+                let throttled = c["action"] == "QueryApplicationStatus"
+                    && c["code"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("Throttling"));
+                if throttled { c["at"].as_i64() } else { None }
+            })
+        },
+    )
+    .await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let until = first_throttle + 85_000;
+    if until > now_ms {
+        tokio::time::sleep(Duration::from_millis((until - now_ms) as u64)).await;
+    }
     let calls = sim.calls().await;
     let qas: Vec<&Value> = calls
         .iter()

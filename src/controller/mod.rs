@@ -127,7 +127,7 @@ impl EdasClients {
     /// the secrets they hold.
     pub const IDLE: Duration = Duration::from_secs(900);
 
-    /// Drop idle clients, and the budget buckets of keys no longer used.
+    /// Drop idle clients, and the budget windows of keys no longer used.
     pub fn prune(&self) {
         crate::lock(&self.cache).retain(|_, (_, used)| used.elapsed() < Self::IDLE);
         self.budget

@@ -221,7 +221,7 @@ impl CallBudget {
     }
 
     /// Windows kept now.
-    pub fn buckets(&self) -> usize {
+    pub fn windows(&self) -> usize {
         crate::lock(&self.windows).len()
     }
 
@@ -355,9 +355,9 @@ mod tests {
         assert!(b.try_take("old-sts-key", QAS, t0).is_ok());
         let later = t0 + Duration::from_secs(1000);
         assert!(b.try_take("new-sts-key", QAS, later).is_ok());
-        assert_eq!(b.buckets(), 2);
+        assert_eq!(b.windows(), 2);
         b.prune_idle(later, Duration::from_secs(900));
-        assert_eq!(b.buckets(), 1);
+        assert_eq!(b.windows(), 1);
         assert_eq!(b.factor("new-sts-key", QAS), 1.0);
     }
 
