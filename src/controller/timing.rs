@@ -19,6 +19,11 @@ use std::time::Duration;
 /// First poll of a new change order when nothing was learned, then growing by half each poll
 /// up to the cap.
 pub const POLL_FIRST: Duration = Duration::from_secs(2);
+/// The first poll of a new order before any order was seen finish. A scale-in order takes
+/// seconds at the very least (EDAS queues it, then stops the app on the host); Terraform's
+/// provider waits 5 s too. Polling sooner only spends GetChangeOrderInfo budget: in a burst of
+/// orders, polls that find them all still running would need as many again.
+pub const POLL_FIRST_UNLEARNED: Duration = Duration::from_secs(5);
 pub const POLL_CAP: Duration = Duration::from_secs(30);
 pub const POLL_MANUAL: Duration = Duration::from_secs(30);
 pub const FOREIGN_POLL: Duration = Duration::from_secs(5);
@@ -124,7 +129,7 @@ impl OrderDurations {
         match est {
             Some(per) => Duration::from_secs_f64(per * n.max(1) as f64)
                 .clamp(POLL_FIRST, Duration::from_secs(120)),
-            None => POLL_FIRST,
+            None => POLL_FIRST_UNLEARNED,
         }
     }
 }
@@ -136,7 +141,8 @@ mod tests {
     #[test]
     fn first_poll_follows_how_long_orders_took() {
         let d = OrderDurations::default();
-        assert_eq!(d.first_poll(1), POLL_FIRST);
+        assert_eq!(d.first_poll(1), POLL_FIRST_UNLEARNED);
+        assert_eq!(d.first_poll(3), POLL_FIRST_UNLEARNED);
         // Orders of one ECC seen done at the second poll after ~5 s.
         for _ in 0..20 {
             d.learn(5.0, 1, 2);
