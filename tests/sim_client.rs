@@ -438,6 +438,40 @@ async fn throttling_appears_past_the_limit() {
 }
 
 #[tokio::test]
+async fn a_spent_budget_gives_the_turn_away_without_calling_edas() {
+    use edas_operator::edas::budget::{BudgetConfig, CallBudget};
+    let sim = start(SimState::new(fast_demo()).unwrap()).await;
+    let budget = std::sync::Arc::new(CallBudget::new(
+        BudgetConfig::default()
+            .with_overrides("QueryApplicationStatus=2")
+            .unwrap(),
+    ));
+    // 90% of 2 a minute: one call per window.
+    let c = client(&sim, SignatureAlgorithm::RoaV2)
+        .with_budget(budget.clone())
+        .yield_over(Duration::from_secs(1));
+    c.query_application_status(DEMO_APP_ID).await.unwrap();
+    let e = c.query_application_status(DEMO_APP_ID).await.unwrap_err();
+    match &e {
+        EdasError::OverBudget { operation, wait } => {
+            assert_eq!(*operation, "QueryApplicationStatus");
+            assert!(*wait > Duration::from_secs(55), "{wait:?}");
+        }
+        other => panic!("expected OverBudget, got {other:?}"),
+    }
+    // It never reached EDAS, and other operations are not held back.
+    let qas = sim
+        .state()
+        .calls()
+        .iter()
+        .filter(|c| c.action == "QueryApplicationStatus")
+        .count();
+    assert_eq!(qas, 1);
+    c.list_recent_change_orders(DEMO_APP_ID).await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn dropped_answer_to_a_scale_in_is_outcome_unknown_though_applied() {
     let sim = start(SimState::new(fast_demo()).unwrap()).await;
     let c = client(&sim, SignatureAlgorithm::RoaV2);

@@ -117,6 +117,7 @@ impl EdasClients {
             self.config.clone(),
         )?
         .with_budget(self.budget.clone())
+        .yield_over(BUDGET_WAIT_IN_LINE)
         .with_observer(self.observer.clone());
         let client: Arc<dyn EdasApi> = Arc::new(client);
         cache.insert(key, (client.clone(), std::time::Instant::now()));
@@ -156,6 +157,11 @@ pub struct Context {
     /// Set once the calls recorded in status were counted against the budget.
     budget_seeded: tokio::sync::OnceCell<()>,
 }
+
+/// A reconcile waits this long at most for the call budget while holding a worker; a longer
+/// wait ends the pass (nothing recorded) and requeues it for when the budget allows the call,
+/// so the workers stay free for the calls that can go out now (polls on their own budget).
+pub const BUDGET_WAIT_IN_LINE: Duration = Duration::from_secs(1);
 
 /// Share of the QueryApplicationStatus budget that periodic resyncs may use in steady state.
 pub const RESYNC_BUDGET_SHARE: f64 = 0.5;

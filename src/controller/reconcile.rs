@@ -197,6 +197,11 @@ pub async fn reconcile(obj: Arc<EdasAppMembership>, ctx: Arc<Context>) -> Result
             Action::requeue(FENCED_RETRY)
         }
         Err(Ended::Kube(e)) => return Err(e),
+        Err(Ended::Later(wait)) => {
+            // Spread the passes that wait for the same window over a second.
+            let jitter = Duration::from_millis(rand::random_range(0..1000));
+            Action::requeue(wait + jitter)
+        }
         Ok(end) => {
             let action = end.action.clone();
             match finish(&ctx, &obj, &old, end).await? {
@@ -226,6 +231,8 @@ struct End {
 enum Ended {
     Fenced(String),
     Kube(Error),
+    /// A read waits for the call budget: nothing was sent or decided; come back then.
+    Later(Duration),
 }
 
 impl End {
@@ -319,6 +326,7 @@ async fn run(
                 resource_version: written(&fence).or(obj.resource_version()),
             })
         }
+        Err(PassError::Edas(EdasError::OverBudget { wait, .. }, None)) => Err(Ended::Later(wait)),
         Err(PassError::Edas(e, st)) => {
             let (outcome, action) = edas_failure(ctx, &key, &e);
             let sent = st.is_some();

@@ -224,16 +224,6 @@ impl CallBudget {
     pub fn windows(&self) -> usize {
         crate::lock(&self.windows).len()
     }
-
-    /// Wait until a call may go out.
-    pub async fn acquire(&self, key_id: &str, op: Operation) {
-        loop {
-            match self.try_take(key_id, op, Instant::now()) {
-                Ok(()) => return,
-                Err(wait) => tokio::time::sleep(wait.max(Duration::from_millis(5))).await,
-            }
-        }
-    }
 }
 
 #[cfg(test)]

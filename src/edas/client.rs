@@ -61,6 +61,9 @@ pub struct EdasClient {
     creds: Credentials,
     config: ClientConfig,
     budget: Option<Arc<CallBudget>>,
+    /// A read whose budget wait is longer than this is not waited for in line: the call
+    /// answers `OverBudget` so the caller can give its turn away. `None`: always wait.
+    yield_over: Option<Duration>,
     observer: Option<Arc<dyn CallObserver>>,
 }
 
@@ -111,6 +114,7 @@ impl EdasClient {
             creds,
             config,
             budget: None,
+            yield_over: None,
             observer: None,
         })
     }
@@ -118,6 +122,33 @@ impl EdasClient {
     pub fn with_budget(mut self, budget: Arc<CallBudget>) -> Self {
         self.budget = Some(budget);
         self
+    }
+
+    /// Reads whose budget wait is longer than `limit` answer `OverBudget` instead of waiting
+    /// (a controller frees its worker; mutations always wait).
+    pub fn yield_over(mut self, limit: Duration) -> Self {
+        self.yield_over = Some(limit);
+        self
+    }
+
+    /// Wait for the budget to allow a call of `op`, or give the turn away.
+    async fn take_budget(&self, budget: &CallBudget, op: Operation) -> Result<()> {
+        loop {
+            let wait = match budget.try_take(self.creds.access_key_id(), op, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err(wait) => wait,
+            };
+            if let Some(limit) = self.yield_over
+                && wait > limit
+                && !op.is_mutation()
+            {
+                return Err(EdasError::OverBudget {
+                    operation: op.name(),
+                    wait,
+                });
+            }
+            tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
+        }
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
@@ -153,7 +184,7 @@ impl EdasClient {
         loop {
             attempt += 1;
             if let Some(budget) = &self.budget {
-                budget.acquire(self.creds.access_key_id(), op).await;
+                self.take_budget(budget, op).await?;
             }
             let started = Instant::now();
             // Nothing the server or the transport wrote leaves the client with a secret in it.

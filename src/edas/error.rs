@@ -87,6 +87,13 @@ pub enum EdasError {
         operation: &'static str,
         detail: String,
     },
+    /// Not sent: the operator's own call budget for this operation is spent for `wait`. The
+    /// caller may give its turn away and come back then instead of waiting in line.
+    #[error("{operation}: not sent; the operator's call budget allows the next one in {}s", wait.as_secs())]
+    OverBudget {
+        operation: &'static str,
+        wait: Duration,
+    },
 }
 
 impl EdasError {
@@ -97,7 +104,8 @@ impl EdasError {
             | EdasError::Transport { operation, .. }
             | EdasError::Decode { operation, .. }
             | EdasError::OutcomeUnknown { operation, .. }
-            | EdasError::Invalid { operation, .. } => operation,
+            | EdasError::Invalid { operation, .. }
+            | EdasError::OverBudget { operation, .. } => operation,
         }
     }
 
@@ -128,6 +136,7 @@ impl EdasError {
             EdasError::Decode { http_status, .. } => *http_status >= 500,
             EdasError::OutcomeUnknown { .. } => true,
             EdasError::Invalid { .. } => false,
+            EdasError::OverBudget { .. } => true,
         }
     }
 
@@ -192,6 +201,7 @@ impl EdasError {
             EdasError::Decode { .. } => "malformed",
             EdasError::OutcomeUnknown { .. } => "outcome_unknown",
             EdasError::Invalid { .. } => "invalid",
+            EdasError::OverBudget { .. } => "over_budget",
         }
     }
 }
@@ -243,7 +253,7 @@ pub fn mutation_outcome(err: &EdasError) -> MutationOutcome {
     use MutationOutcome::{NotApplied, Unknown};
     let refusal_status = |s: u16| (200..300).contains(&s) || (400..500).contains(&s);
     match err {
-        EdasError::Invalid { .. } => NotApplied,
+        EdasError::Invalid { .. } | EdasError::OverBudget { .. } => NotApplied,
         EdasError::Transport { kind, .. } if *kind == TransportKind::Connect => NotApplied,
         EdasError::Transport { .. }
         | EdasError::Decode { .. }
@@ -362,6 +372,7 @@ impl EdasError {
                 operation,
                 detail: r(detail),
             },
+            e @ EdasError::OverBudget { .. } => e,
         }
     }
 }
