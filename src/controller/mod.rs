@@ -268,8 +268,10 @@ impl Context {
             .await;
     }
 
-    /// Periodic resync, spread as the fleet grows so steady state stays inside the budget,
-    /// with jitter so resources do not resync in step.
+    /// Periodic resync, spread as the fleet grows so steady state stays inside the budget.
+    /// The jitter is wide (0.5 to 1.5 of the interval, the same mean): resources that
+    /// converged together (a fleet applied at once) would otherwise make their confirming
+    /// observations together, a minute's worth of the budget in a few seconds.
     pub fn resync_interval(&self) -> Duration {
         let n = self.store.len();
         let per_minute = self
@@ -278,7 +280,7 @@ impl Context {
             .config()
             .effective_per_minute(crate::edas::Operation::QueryApplicationStatus);
         let base = fleet_resync(self.resync, n, per_minute, RESYNC_BUDGET_SHARE);
-        base.mul_f64(rand::rng().random_range(0.9..=1.1))
+        base.mul_f64(rand::rng().random_range(0.5..=1.5))
     }
 
     /// Per-object exponential backoff with jitter (kube has none built in).
