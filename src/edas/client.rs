@@ -61,6 +61,8 @@ pub struct EdasClient {
     creds: Credentials,
     config: ClientConfig,
     budget: Option<Arc<CallBudget>>,
+    /// Whose budget the calls count in (default: the access key id).
+    budget_key: Option<String>,
     observer: Option<Arc<dyn CallObserver>>,
 }
 
@@ -111,6 +113,7 @@ impl EdasClient {
             creds,
             config,
             budget: None,
+            budget_key: None,
             observer: None,
         })
     }
@@ -118,6 +121,19 @@ impl EdasClient {
     pub fn with_budget(mut self, budget: Arc<CallBudget>) -> Self {
         self.budget = Some(budget);
         self
+    }
+
+    /// Count the calls in `key`'s budget instead of the access key's (temporary keys change
+    /// at every refresh; their identity does not).
+    pub fn with_budget_key(mut self, key: String) -> Self {
+        self.budget_key = Some(key);
+        self
+    }
+
+    fn budget_key(&self) -> &str {
+        self.budget_key
+            .as_deref()
+            .unwrap_or(self.creds.access_key_id())
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
@@ -153,7 +169,7 @@ impl EdasClient {
         loop {
             attempt += 1;
             if let Some(budget) = &self.budget {
-                budget.acquire(self.creds.access_key_id(), op).await;
+                budget.acquire(self.budget_key(), op).await;
             }
             let started = Instant::now();
             // Nothing the server or the transport wrote leaves the client with a secret in it.
@@ -175,7 +191,7 @@ impl EdasClient {
             if err.is_throttling()
                 && let Some(budget) = &self.budget
             {
-                budget.on_throttled(self.creds.access_key_id(), op, Instant::now());
+                budget.on_throttled(self.budget_key(), op, Instant::now());
             }
             if op.is_mutation() {
                 return Err(classify_mutation_failure(op, err));
