@@ -288,3 +288,37 @@ async fn e2e_roles_named_in_secrets_are_assumed_and_a_wrong_role_is_named() {
             .all(|c| c["params"]["AppId"] != bad && c["params"]["AppId"] != other)
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the real control plane: hack/test.sh runs it"]
+async fn e2e_rrsa_component_renders_what_acks_webhook_injects_and_is_accepted() {
+    let Some(cp) = control_plane() else { return };
+    mark_e2e("e2e_rrsa_component", &cp);
+    // An overlay of the base with the component, as a user writes one (kustomize wants the
+    // paths relative and the overlay outside the base).
+    let dir = repo().join("target").join(format!(
+        "e2e-rrsa-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "resources:\n  - ../../deploy\ncomponents:\n  - ../../deploy/rrsa\n",
+    )
+    .unwrap();
+    let rendered = cp.kubectl_ok(&["kustomize", path_str(&dir)]);
+    for want in [
+        "pod-identity.alibabacloud.com/role-name: edas-operator",
+        "name: ALIBABA_CLOUD_ROLE_ARN",
+        "name: ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+        "value: /var/run/secrets/ack.alibabacloud.com/rrsa-tokens/token",
+        "audience: sts.aliyuncs.com",
+        "mountPath: /var/run/secrets/ack.alibabacloud.com/rrsa-tokens",
+    ] {
+        assert!(rendered.contains(want), "{want} missing from:\n{rendered}");
+    }
+    cp.kubectl_ok(&["apply", "-f", path_str(&repo().join("crds"))]);
+    let out = cp.kubectl_ok(&["apply", "--dry-run=server", "-k", path_str(&dir)]);
+    assert!(out.contains("deployment.apps/edas-operator"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
