@@ -2,8 +2,10 @@
 //! never flags (they come from the environment or a Kubernetes Secret).
 
 use crate::edas::budget::{BudgetConfig, CallBudget};
+use crate::edas::provider::{ChainSettings, CredentialsProvider, chain_from_env};
 use crate::edas::signer::SignatureAlgorithm;
-use crate::edas::{ClientConfig, Credentials, EdasClient};
+use crate::edas::sts::StsSettings;
+use crate::edas::{ClientConfig, EdasClient};
 use crate::telemetry::LogFormat;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -73,6 +75,23 @@ pub struct EdasArgs {
     /// Share of each per-minute limit the operator allows itself (0 < share <= 1).
     #[arg(long, env = "EDAS_RATE_LIMIT_SHARE", default_value_t = 0.9)]
     pub rate_limit_share: f64,
+    /// STS endpoint for RRSA and assumed roles: a host (sts-vpc.cn-hangzhou.aliyuncs.com) or a
+    /// URL (http:// only on loopback). Default: sts.aliyuncs.com, or the regional one below.
+    #[arg(long, env = "ALIBABA_CLOUD_STS_ENDPOINT")]
+    pub sts_endpoint: Option<String>,
+    /// STS region: sts.<region>.aliyuncs.com (sts-vpc.<region>... with --sts-vpc).
+    #[arg(long, env = "ALIBABA_CLOUD_STS_REGION")]
+    pub sts_region: Option<String>,
+    /// Use the VPC STS endpoint of --sts-region.
+    #[arg(
+        long,
+        env = "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED",
+        default_value_t = false
+    )]
+    pub sts_vpc: bool,
+    /// The ECS instance metadata service (the last source of the operator's own credentials).
+    #[arg(long, env = "IMDS_ENDPOINT", default_value = crate::edas::provider::DEFAULT_IMDS)]
+    pub imds_endpoint: String,
 }
 
 impl EdasArgs {
@@ -107,13 +126,50 @@ impl EdasArgs {
         Ok(Arc::new(CallBudget::new(cfg)))
     }
 
-    /// A client with the operator's own credentials from the environment.
-    pub fn env_client(&self, region: &str) -> anyhow::Result<EdasClient> {
+    /// Where the credentials chain finds STS and the instance metadata service.
+    pub fn chain_settings(&self) -> anyhow::Result<ChainSettings> {
+        let sts = StsSettings {
+            endpoint: self.sts_endpoint.clone(),
+            region: self.sts_region.clone(),
+            vpc: self.sts_vpc,
+            allow_insecure: self.allow_insecure_endpoint,
+        };
+        sts.resolve().map_err(anyhow::Error::msg)?;
+        let imds = url::Url::parse(self.imds_endpoint.trim())
+            .map_err(|e| anyhow::anyhow!("--imds-endpoint {:?}: {e}", self.imds_endpoint))?;
+        let is_imds = imds.host_str() == Some("100.100.100.200");
+        if imds.scheme() != "http"
+            || !(is_imds
+                || crate::edas::endpoint::is_loopback(&imds)
+                || self.allow_insecure_endpoint)
+        {
+            anyhow::bail!(
+                "--imds-endpoint {:?}: expected http://100.100.100.200 (or an http:// loopback \
+                 address for tests)",
+                self.imds_endpoint
+            );
+        }
+        Ok(ChainSettings { sts, imds })
+    }
+
+    /// The operator's own identity: the credentials chain over the environment.
+    pub fn own_identity(
+        &self,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Option<CredentialsProvider>> {
+        let settings = self.chain_settings()?;
+        chain_from_env(&|k| std::env::var(k).ok(), &settings, http).map_err(anyhow::Error::msg)
+    }
+
+    /// A client with the operator's own credentials (the chain over the environment).
+    pub async fn env_client(&self, region: &str) -> anyhow::Result<EdasClient> {
         let config = self.client_config()?;
-        let creds = Credentials::from_env()?.context(
-            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        )?;
         let http = crate::edas::client::http_client(&config).map_err(anyhow::Error::msg)?;
+        let provider = self.own_identity(http.clone())?.context(
+            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, \
+             or the RRSA variables",
+        )?;
+        let creds = provider.credentials().await.map_err(anyhow::Error::msg)?;
         Ok(EdasClient::new(http, creds, region, config)
             .map_err(anyhow::Error::msg)?
             .with_budget(self.budget()?))

@@ -18,7 +18,7 @@ pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
     obj.spec
         .validate()
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-    let client = args.edas.env_client(&obj.spec.region_id)?;
+    let client = args.edas.env_client(&obj.spec.region_id).await?;
     let app = client.query_application_status(&obj.spec.app_id).await?;
     let plan = crate::controller::plan::compute(&obj.spec, &app);
     if args.output == "json" {
@@ -75,7 +75,7 @@ pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
 pub async fn edas_command(args: EdasCommandArgs) -> anyhow::Result<()> {
     match args.command {
         EdasCommand::Status(a) => {
-            let client = a.edas.env_client(&a.region)?;
+            let client = a.edas.env_client(&a.region).await?;
             let status = client.query_application_status(&a.app_id).await?;
             if a.json {
                 println!(

@@ -9,6 +9,11 @@ fn run(args: &[&str]) -> (bool, String, String) {
         .env_remove("EDAS_ENDPOINT")
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("ALIBABA_CLOUD_ROLE_ARN")
+        .env_remove("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
+        .env_remove("ALIBABA_CLOUD_OIDC_TOKEN_FILE")
+        // Loopback only: never the real instance metadata service.
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
         .output()
         .expect("run edas-operator");
     (
@@ -109,4 +114,47 @@ fn missing_credentials_are_named() {
     ]);
     assert!(!ok);
     assert!(err.contains("ALIBABA_CLOUD_ACCESS_KEY_ID"), "{err}");
+}
+
+#[test]
+fn rrsa_set_up_halfway_and_a_bad_sts_endpoint_are_named() {
+    let status = |extra: &[&str]| {
+        let mut args = vec![
+            "edas",
+            "status",
+            "--app-id",
+            "a",
+            "--region",
+            "cn-hangzhou",
+            "--edas-endpoint",
+            "http://127.0.0.1:9",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_edas-operator"))
+        .args(status(&[]))
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+        .env("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r")
+        .env_remove("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
+        .env_remove("ALIBABA_CLOUD_OIDC_TOKEN_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
+            && err.contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
+        "{err}"
+    );
+    let (ok, _, err) = run(&status(&["--sts-endpoint", "http://sts.example.com"])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(!ok);
+    assert!(
+        err.contains("--sts-endpoint") && err.contains("non-loopback"),
+        "{err}"
+    );
 }

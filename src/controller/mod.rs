@@ -15,6 +15,8 @@ use crate::cli::{EdasArgs, RunArgs};
 use crate::crd::EdasAppMembership;
 use crate::edas::budget::CallBudget;
 use crate::edas::client::CallObserver;
+use crate::edas::provider::{self, CredentialsProvider};
+use crate::edas::sts::{RoleRequest, StsClient};
 use crate::edas::{ClientConfig, Credentials, EdasApi, EdasClient};
 use crate::metrics::Metrics;
 use futures::stream::BoxStream;
@@ -27,7 +29,6 @@ use kube::runtime::utils::Predicate;
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
 use rand::RngExt;
-use sha2::Digest;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,66 +51,89 @@ pub enum Error {
     Fenced { object: String, why: String },
 }
 
-/// (access key id, fingerprint of the secret, region).
-type ClientKey = (String, String, String);
+/// (identity, region): which identity a client signs as (`operator`, `secret:NS/NAME`,
+/// `role:NS/NAME`), and where.
+type ClientKey = (String, String);
 
-/// A client and when it was last handed out.
-type CachedClient = (Arc<dyn EdasApi>, std::time::Instant);
+/// A client, the fingerprint of the credentials it holds, and when it was last handed out.
+type CachedClient = (Arc<dyn EdasApi>, String, std::time::Instant);
 
-/// Where EDAS clients come from: per (credentials, region), cached.
+/// A role a Secret names: (namespace/name, role ARN, external id, session name, caller), the
+/// caller being `operator` or the fingerprint of the Secret's own AccessKey.
+type RoleKey = (String, String, Option<String>, String, String);
+
+/// Where EDAS clients come from: per (identity, region), cached; a refreshed or rotated key
+/// replaces the client that held the old one.
 pub struct EdasClients {
     pub config: ClientConfig,
     pub http: reqwest::Client,
     pub budget: Arc<CallBudget>,
     pub observer: Arc<dyn CallObserver>,
-    pub default_credentials: Option<Credentials>,
+    /// The operator's own identity (the credentials chain), if it has one.
+    pub own: Option<Arc<CredentialsProvider>>,
     pub default_namespaces: BTreeSet<String>,
-    /// Each client with when it was last handed out.
+    /// STS, for the roles Secrets name.
+    pub sts: StsClient,
     cache: Mutex<HashMap<ClientKey, CachedClient>>,
+    roles: Mutex<HashMap<RoleKey, (Arc<CredentialsProvider>, std::time::Instant)>>,
 }
 
 impl EdasClients {
     pub fn new(
         edas: &EdasArgs,
         observer: Arc<dyn CallObserver>,
-        default_credentials: Option<Credentials>,
         default_namespaces: BTreeSet<String>,
     ) -> anyhow::Result<Self> {
         let config = edas.client_config()?;
         let http = crate::edas::client::http_client(&config).map_err(anyhow::Error::msg)?;
+        let own = edas.own_identity(http.clone())?.map(Arc::new);
+        let sts_url = edas
+            .chain_settings()?
+            .sts
+            .resolve()
+            .map_err(anyhow::Error::msg)?;
+        if let Some(p) = &own {
+            tracing::info!(source = %p.describe(), "the operator's own identity");
+        }
         Ok(Self {
             config,
+            sts: StsClient::new(http.clone(), sts_url),
             http,
             budget: edas.budget()?,
             observer,
-            default_credentials,
+            own,
             default_namespaces,
             cache: Mutex::new(HashMap::new()),
+            roles: Mutex::new(HashMap::new()),
         })
     }
 
-    pub fn client(&self, creds: &Credentials, region: &str) -> Result<Arc<dyn EdasApi>, String> {
-        // The secret's hash tells a rotated Secret apart; the secret itself is never a key.
-        let fingerprint = hex::encode(sha2::Sha256::digest(
-            format!(
-                "{}\0{}",
-                creds.access_key_secret(),
-                creds.security_token().unwrap_or("")
-            )
-            .as_bytes(),
-        ));
-        let key = (
-            creds.access_key_id().to_string(),
-            fingerprint,
-            region.to_string(),
-        );
+    /// The client of `identity` in `region`, holding `creds`. A client holding other
+    /// credentials of the same identity (a rotated Secret, refreshed STS keys) is replaced, so
+    /// the old secret is not kept.
+    pub fn client(
+        &self,
+        identity: &str,
+        creds: &Credentials,
+        region: &str,
+    ) -> Result<Arc<dyn EdasApi>, String> {
+        // The secret's digest tells a rotated key apart; the secret itself is never a key.
+        let fingerprint = creds.fingerprint();
+        let key = (identity.to_string(), region.to_string());
         let mut cache = crate::lock(&self.cache);
-        if let Some((c, used)) = cache.get_mut(&key) {
+        if let Some((c, fp, used)) = cache.get_mut(&key)
+            && *fp == fingerprint
+        {
             *used = std::time::Instant::now();
             return Ok(c.clone());
         }
-        // A rotated Secret: the client holding the old secret goes now.
-        cache.retain(|k, _| !(k.0 == key.0 && k.2 == key.2));
+        // Temporary keys change at every refresh: their calls count against the identity's
+        // budget, not a fresh one per key; long-lived keys count per key, as EDAS counts.
+        let budget_key = if creds.expiration().is_some() {
+            identity.to_string()
+        } else {
+            creds.access_key_id().to_string()
+        };
         let client = EdasClient::new(
             self.http.clone(),
             creds.clone(),
@@ -117,20 +141,39 @@ impl EdasClients {
             self.config.clone(),
         )?
         .with_budget(self.budget.clone())
+        .with_budget_key(budget_key)
         .yield_over(BUDGET_WAIT_IN_LINE)
         .with_observer(self.observer.clone());
         let client: Arc<dyn EdasApi> = Arc::new(client);
-        cache.insert(key, (client.clone(), std::time::Instant::now()));
+        cache.insert(
+            key,
+            (client.clone(), fingerprint, std::time::Instant::now()),
+        );
         Ok(client)
+    }
+
+    /// The provider of a role a Secret names, made once and kept while used.
+    fn role_provider(
+        &self,
+        key: RoleKey,
+        make: impl FnOnce() -> CredentialsProvider,
+    ) -> Arc<CredentialsProvider> {
+        let mut roles = crate::lock(&self.roles);
+        let entry = roles
+            .entry(key)
+            .or_insert_with(|| (Arc::new(make()), std::time::Instant::now()));
+        entry.1 = std::time::Instant::now();
+        entry.0.clone()
     }
 
     /// Clients unused for this long (deleted resources, expired STS keys) are dropped, with
     /// the secrets they hold.
     pub const IDLE: Duration = Duration::from_secs(900);
 
-    /// Drop idle clients, and the budget windows of keys no longer used.
+    /// Drop idle clients and role providers, and the budget windows of keys no longer used.
     pub fn prune(&self) {
-        crate::lock(&self.cache).retain(|_, (_, used)| used.elapsed() < Self::IDLE);
+        crate::lock(&self.cache).retain(|_, (_, _, used)| used.elapsed() < Self::IDLE);
+        crate::lock(&self.roles).retain(|_, (_, used)| used.elapsed() < Self::IDLE);
         self.budget
             .prune_idle(std::time::Instant::now(), Self::IDLE);
     }
@@ -138,6 +181,23 @@ impl EdasClients {
     /// Clients cached now.
     pub fn cached(&self) -> usize {
         crate::lock(&self.cache).len()
+    }
+
+    /// The operator's own credentials, for a resource in `ns`; the error says why not.
+    async fn own_credentials(&self, ns: &str, why: &str) -> Result<Credentials, String> {
+        if !self.default_namespaces.contains(ns) {
+            return Err(format!(
+                "{why} and namespace {ns} is not allowed to use the operator's own credentials \
+                 (--default-credentials-namespaces)"
+            ));
+        }
+        match &self.own {
+            Some(p) => p.credentials().await,
+            None => Err(format!(
+                "{why} and the operator has no credentials of its own (no \
+                 ALIBABA_CLOUD_ACCESS_KEY_ID, no RRSA variables, ECS metadata disabled)"
+            )),
+        }
     }
 }
 
@@ -327,50 +387,115 @@ impl Context {
         self.edas.prune();
     }
 
-    /// The credentials a resource may use: its own Secret, or the operator's own only where
+    /// The credentials a resource may use, with the identity they belong to: its Secret's
+    /// AccessKey; a role its Secret names, assumed by the Secret's AccessKey or (where the
+    /// namespace is allowed) by the operator's own identity; or the operator's own only where
     /// its namespace was allowed.
-    pub async fn credentials_for(&self, obj: &EdasAppMembership) -> Result<Credentials, String> {
+    pub async fn credentials_for(
+        &self,
+        obj: &EdasAppMembership,
+    ) -> Result<(String, Credentials), String> {
         let ns = obj.namespace().unwrap_or_default();
-        match &obj.spec.credentials_secret_ref {
-            Some(r) => {
-                let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
-                let secret = match secrets.get(&r.name).await {
-                    Ok(s) => s,
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        return Err(format!("Secret {ns}/{} not found", r.name));
-                    }
-                    Err(kube::Error::Api(s)) if s.code == 403 => {
-                        return Err(format!(
-                            "the operator may not read Secret {ns}/{}: bind the ClusterRole \
-                             edas-operator-credentials-reader in namespace {ns} (see deploy/examples)",
-                            r.name
-                        ));
-                    }
-                    Err(e) => return Err(format!("reading Secret {ns}/{}: {e}", r.name)),
-                };
-                let data: std::collections::BTreeMap<String, Vec<u8>> = secret
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.0))
-                    .collect();
-                Credentials::from_secret_data(&format!("{ns}/{}", r.name), &data)
-                    .map_err(|e| e.to_string())
+        let Some(r) = &obj.spec.credentials_secret_ref else {
+            let creds = self
+                .edas
+                .own_credentials(&ns, "spec.credentialsSecretRef is not set")
+                .await?;
+            return Ok(("operator".to_string(), creds));
+        };
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &ns);
+        let secret = match secrets.get(&r.name).await {
+            Ok(s) => s,
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                return Err(format!("Secret {ns}/{} not found", r.name));
             }
-            None => {
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                return Err(format!(
+                    "the operator may not read Secret {ns}/{}: bind the ClusterRole \
+                     edas-operator-credentials-reader in namespace {ns} (see deploy/examples)",
+                    r.name
+                ));
+            }
+            Err(e) => return Err(format!("reading Secret {ns}/{}: {e}", r.name)),
+        };
+        let data: std::collections::BTreeMap<String, Vec<u8>> = secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.0))
+            .collect();
+        let source = format!("{ns}/{}", r.name);
+        let text = |key: &'static str| -> Result<Option<String>, String> {
+            match data.get(key) {
+                None => Ok(None),
+                Some(v) => match std::str::from_utf8(v) {
+                    Ok(s) if s.trim().is_empty() => Ok(None),
+                    Ok(s) => Ok(Some(s.trim().to_string())),
+                    Err(_) => Err(format!("Secret {source}: key {key} is not valid UTF-8")),
+                },
+            }
+        };
+        let Some(role_arn) = text(provider::ENV_ROLE_ARN)? else {
+            let creds = Credentials::from_secret_data(&source, &data).map_err(|e| e.to_string())?;
+            return Ok((format!("secret:{source}"), creds));
+        };
+        let role = RoleRequest {
+            role_arn,
+            session_name: text(provider::ENV_ROLE_SESSION_NAME)?
+                .unwrap_or_else(|| provider::DEFAULT_SESSION_NAME.into()),
+            external_id: text(provider::ENV_EXTERNAL_ID)?,
+            duration_seconds: crate::edas::sts::DEFAULT_DURATION_SECONDS,
+        };
+        // The Secret's own AccessKey assumes the role; without one, the operator's identity
+        // does, where the namespace is allowed to use it.
+        let caller: Arc<CredentialsProvider> =
+            if text(crate::edas::credentials::ENV_ACCESS_KEY_ID)?.is_some() {
+                let c = Credentials::from_secret_data(&source, &data).map_err(|e| e.to_string())?;
+                Arc::new(CredentialsProvider::fixed(
+                    &format!("Secret {source}"),
+                    c,
+                    self.edas.http.clone(),
+                ))
+            } else {
                 if !self.edas.default_namespaces.contains(&ns) {
                     return Err(format!(
-                        "spec.credentialsSecretRef is not set and namespace {ns} is not allowed \
-                         to use the operator's own credentials (--default-credentials-namespaces)"
+                        "Secret {source} names role {} to be assumed by the operator's own \
+                         identity ({} without an AccessKey), and namespace {ns} is not allowed \
+                         to use it (--default-credentials-namespaces)",
+                        role.role_arn,
+                        provider::ENV_ROLE_ARN
                     ));
                 }
-                self.edas.default_credentials.clone().ok_or_else(|| {
-                    "spec.credentialsSecretRef is not set and the operator has no credentials \
-                     of its own"
-                        .to_string()
-                })
-            }
-        }
+                self.edas.own.clone().ok_or_else(|| {
+                    format!(
+                        "Secret {source} names role {} to be assumed by the operator's own \
+                         identity, and the operator has none",
+                        role.role_arn
+                    )
+                })?
+            };
+        let caller_id = match caller.source() {
+            provider::Source::Static { credentials, .. } => credentials.fingerprint(),
+            _ => "operator".to_string(),
+        };
+        let key: RoleKey = (
+            source.clone(),
+            role.role_arn.clone(),
+            role.external_id.clone(),
+            role.session_name.clone(),
+            caller_id,
+        );
+        let sts = self.edas.sts.clone();
+        let http = self.edas.http.clone();
+        let p = self.edas.role_provider(key, move || {
+            CredentialsProvider::new(
+                provider::Source::AssumeRole { caller, role },
+                Some(sts),
+                http,
+            )
+        });
+        let creds = p.credentials().await?;
+        Ok((format!("role:{source}"), creds))
     }
 }
 
@@ -520,12 +645,10 @@ fn context(
     metrics: Arc<Metrics>,
     store: Store<EdasAppMembership>,
 ) -> anyhow::Result<Context> {
-    let default_credentials = Credentials::from_env()?;
     let observer: Arc<dyn CallObserver> = metrics.clone();
     let edas = EdasClients::new(
         &args.edas,
         observer,
-        default_credentials,
         entries(&args.default_credentials_namespaces).collect(),
     )?;
     let identity = args
@@ -737,6 +860,48 @@ mod tests {
                 (Operation::QueryApplicationStatus, 60_000),
             ]
         );
+    }
+
+    fn clients() -> EdasClients {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "edas-operator",
+            "run",
+            "--edas-endpoint",
+            "http://127.0.0.1:9",
+            "--sts-endpoint",
+            "http://127.0.0.1:9",
+        ])
+        .unwrap();
+        let crate::cli::Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        EdasClients::new(&args.edas, Arc::new(Metrics::new()), BTreeSet::new()).unwrap()
+    }
+
+    #[test]
+    fn a_refreshed_key_replaces_the_client_that_held_the_old_one() {
+        let c = clients();
+        let first = Credentials::new("STS.one", "s1", Some("t1".into()))
+            .with_expiration(std::time::SystemTime::now() + Duration::from_secs(60));
+        let a = c.client("operator", &first, "cn-hangzhou").unwrap();
+        let again = c.client("operator", &first, "cn-hangzhou").unwrap();
+        assert!(Arc::ptr_eq(&a, &again), "same key: the cached client");
+        // Refreshed: another key id altogether, same identity.
+        let second = Credentials::new("STS.two", "s2", Some("t2".into()));
+        let b = c.client("operator", &second, "cn-hangzhou").unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!(c.cached(), 1, "the old client (and its secret) is gone");
+        // A rotated Secret: same key id, new secret.
+        let s1 = Credentials::new("AK", "old", None);
+        let s2 = Credentials::new("AK", "new", None);
+        let x = c.client("secret:ns/a", &s1, "cn-hangzhou").unwrap();
+        let y = c.client("secret:ns/a", &s2, "cn-hangzhou").unwrap();
+        assert!(!Arc::ptr_eq(&x, &y));
+        // Other identities and regions have their own clients.
+        c.client("secret:ns/a", &s2, "cn-beijing").unwrap();
+        c.client("secret:ns/b", &s2, "cn-hangzhou").unwrap();
+        assert_eq!(c.cached(), 4);
     }
 
     #[test]

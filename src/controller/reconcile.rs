@@ -275,14 +275,14 @@ async fn preflight(
             Action::requeue(Duration::from_secs(60)),
         ));
     }
-    let creds = ctx.credentials_for(obj).await.map_err(|msg| {
+    let (identity, creds) = ctx.credentials_for(obj).await.map_err(|msg| {
         (
             Outcome::InvalidCredentials(msg),
             Action::requeue(Duration::from_secs(120)),
         )
     })?;
     ctx.edas
-        .client(&creds, &obj.spec.region_id)
+        .client(&identity, &creds, &obj.spec.region_id)
         .map_err(|msg| (Outcome::InvalidSpec(msg), Action::await_change()))
 }
 

@@ -64,6 +64,8 @@ pub struct EdasClient {
     /// A read whose budget wait is longer than this is not waited for in line: the call
     /// answers `OverBudget` so the caller can give its turn away. `None`: always wait.
     yield_over: Option<Duration>,
+    /// Whose budget the calls count in (default: the access key id).
+    budget_key: Option<String>,
     observer: Option<Arc<dyn CallObserver>>,
 }
 
@@ -115,6 +117,7 @@ impl EdasClient {
             config,
             budget: None,
             yield_over: None,
+            budget_key: None,
             observer: None,
         })
     }
@@ -134,7 +137,7 @@ impl EdasClient {
     /// Wait for the budget to allow a call of `op`, or give the turn away.
     async fn take_budget(&self, budget: &CallBudget, op: Operation) -> Result<()> {
         loop {
-            let wait = match budget.try_take(self.creds.access_key_id(), op, Instant::now()) {
+            let wait = match budget.try_take(self.budget_key(), op, Instant::now()) {
                 Ok(()) => return Ok(()),
                 Err(wait) => wait,
             };
@@ -149,6 +152,19 @@ impl EdasClient {
             }
             tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
         }
+    }
+
+    /// Count the calls in `key`'s budget instead of the access key's (temporary keys change
+    /// at every refresh; their identity does not).
+    pub fn with_budget_key(mut self, key: String) -> Self {
+        self.budget_key = Some(key);
+        self
+    }
+
+    fn budget_key(&self) -> &str {
+        self.budget_key
+            .as_deref()
+            .unwrap_or(self.creds.access_key_id())
     }
 
     pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
@@ -206,7 +222,7 @@ impl EdasClient {
             if err.is_throttling()
                 && let Some(budget) = &self.budget
             {
-                budget.on_throttled(self.creds.access_key_id(), op, Instant::now());
+                budget.on_throttled(self.budget_key(), op, Instant::now());
             }
             if op.is_mutation() {
                 return Err(classify_mutation_failure(op, err));

@@ -13,6 +13,8 @@ pub struct Credentials {
     access_key_id: String,
     access_key_secret: String,
     security_token: Option<String>,
+    /// When temporary credentials (STS) stop working; `None` for long-lived keys.
+    expiration: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -39,7 +41,33 @@ impl Credentials {
             access_key_id: access_key_id.into(),
             access_key_secret: access_key_secret.into(),
             security_token: security_token.filter(|t| !t.is_empty()),
+            expiration: None,
         }
+    }
+
+    /// The same credentials, known to expire at `at`.
+    pub fn with_expiration(mut self, at: std::time::SystemTime) -> Self {
+        self.expiration = Some(at);
+        self
+    }
+
+    pub fn expiration(&self) -> Option<std::time::SystemTime> {
+        self.expiration
+    }
+
+    /// A digest of the secret parts (secret, token), to tell a rotated key from the old one
+    /// without keeping or showing either.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(
+            format!(
+                "{}\0{}\0{}",
+                self.access_key_id,
+                self.access_key_secret,
+                self.security_token.as_deref().unwrap_or("")
+            )
+            .as_bytes(),
+        ))
     }
 
     pub fn access_key_id(&self) -> &str {

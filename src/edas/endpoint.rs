@@ -59,34 +59,43 @@ pub fn validate_region(region: &str) -> Result<(), String> {
 /// Parse and check an `--edas-endpoint` override: https anywhere, http only on loopback
 /// unless `allow_insecure`.
 pub fn parse_override(endpoint: &str, allow_insecure: bool) -> Result<Url, String> {
-    let url = Url::parse(endpoint)
-        .map_err(|e| format!("--edas-endpoint {endpoint:?} is not a URL: {e}"))?;
+    parse_endpoint_url("--edas-endpoint", endpoint, allow_insecure)
+}
+
+/// Parse and check an endpoint URL given by `flag`: https anywhere, http only on loopback
+/// unless `allow_insecure`.
+pub fn parse_endpoint_url(flag: &str, endpoint: &str, allow_insecure: bool) -> Result<Url, String> {
+    let url = Url::parse(endpoint).map_err(|e| format!("{flag} {endpoint:?} is not a URL: {e}"))?;
     match url.scheme() {
         "https" => {}
         "http" => {
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            };
-            if !loopback && !allow_insecure {
+            if !is_loopback(&url) && !allow_insecure {
                 return Err(format!(
-                    "--edas-endpoint {endpoint:?} uses http:// on a non-loopback host; \
+                    "{flag} {endpoint:?} uses http:// on a non-loopback host; \
                      use https:// (or --allow-insecure-endpoint to accept plain HTTP)"
                 ));
             }
         }
         other => {
             return Err(format!(
-                "--edas-endpoint {endpoint:?} has scheme {other:?}; expected https:// (or http:// on loopback)"
+                "{flag} {endpoint:?} has scheme {other:?}; expected https:// (or http:// on loopback)"
             ));
         }
     }
     if url.host().is_none() {
-        return Err(format!("--edas-endpoint {endpoint:?} has no host"));
+        return Err(format!("{flag} {endpoint:?} has no host"));
     }
     Ok(url)
+}
+
+/// The URL's host is 127.0.0.0/8, ::1 or localhost.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod operations;
+pub mod provider;
 pub mod signer;
+pub mod sts;
 pub mod wire;
 
 pub use client::{ClientConfig, EdasClient};

@@ -239,7 +239,8 @@ impl Inner {
             )
             .into());
         }
-        self.gateway.take_rate(&ak, op, now)?;
+        let owner = self.gateway.rate_owner(&ak);
+        self.gateway.take_rate(&owner, op, now)?;
         let query = record.params.clone();
         let params = Params(&query);
         match parse_mutation(op, &params)? {

@@ -22,6 +22,32 @@ pub struct AccessKey {
     pub id: String,
     pub secret: String,
     pub security_token: Option<String>,
+    /// Temporary credentials STS issued stop working then (epoch ms).
+    pub expires_at_ms: Option<i64>,
+    /// The role temporary credentials were issued for.
+    pub role_arn: Option<String>,
+}
+
+impl AccessKey {
+    /// A long-lived key.
+    pub fn new(id: &str, secret: &str, security_token: Option<&str>) -> Self {
+        Self {
+            id: id.to_string(),
+            secret: secret.to_string(),
+            security_token: security_token.map(str::to_string),
+            expires_at_ms: None,
+            role_arn: None,
+        }
+    }
+}
+
+/// The gateway's answer for temporary credentials past their expiry.
+pub fn expired_token() -> GatewayError {
+    GatewayError::new(
+        400,
+        "InvalidSecurityToken.Expired",
+        "Specified SecurityToken is expired.",
+    )
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -98,6 +124,9 @@ pub fn verify(
         return Err(unknown_key(ak));
     };
     check_security_token(req, &key)?;
+    if key.expires_at_ms.is_some_and(|exp| exp <= now_ms) {
+        return Err(expired_token());
+    }
     let nonce = req
         .header("x-acs-signature-nonce")
         .map(str::to_string)
@@ -378,11 +407,7 @@ mod tests {
     }
 
     fn keys(id: &str) -> Option<AccessKey> {
-        (id == "testid").then(|| AccessKey {
-            id: "testid".into(),
-            secret: "testsecret".into(),
-            security_token: None,
-        })
+        (id == "testid").then(|| AccessKey::new("testid", "testsecret", None))
     }
 
     #[test]
@@ -414,13 +439,7 @@ mod tests {
     #[test]
     fn wrong_secret_is_a_signature_mismatch() {
         let (_, req) = vectors().swap_remove(0);
-        let other = |_: &str| {
-            Some(AccessKey {
-                id: "testid".into(),
-                secret: "wrong".into(),
-                security_token: None,
-            })
-        };
+        let other = |_: &str| Some(AccessKey::new("testid", "wrong", None));
         let e = verify(&req.incoming(), &other, VECTOR_NOW_MS).unwrap_err();
         assert_eq!(e.code, "SignatureDoesNotMatch");
         assert!(e.message.ends_with("RegionId=cn-hangzhou"), "{}", e.message);
@@ -439,13 +458,7 @@ mod tests {
 
     #[test]
     fn security_token_is_not_echoed_in_a_mismatch() {
-        let sts = |_: &str| {
-            Some(AccessKey {
-                id: "testid".into(),
-                secret: "wrong".into(),
-                security_token: Some("very-secret-token".into()),
-            })
-        };
+        let sts = |_: &str| Some(AccessKey::new("testid", "wrong", Some("very-secret-token")));
         for (id, mut req) in vectors() {
             req.headers
                 .push(("x-acs-security-token".into(), "very-secret-token".into()));
@@ -479,13 +492,7 @@ mod tests {
 
     #[test]
     fn sts_key_needs_its_token() {
-        let sts = |_: &str| {
-            Some(AccessKey {
-                id: "testid".into(),
-                secret: "testsecret".into(),
-                security_token: Some("tok".into()),
-            })
-        };
+        let sts = |_: &str| Some(AccessKey::new("testid", "testsecret", Some("tok")));
         let (_, req) = vectors().swap_remove(0);
         let e = verify(&req.incoming(), &sts, VECTOR_NOW_MS).unwrap_err();
         assert_eq!(e.code, "InvalidSecurityToken.Missing");

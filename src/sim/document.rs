@@ -22,6 +22,9 @@ pub struct StateDocument {
     pub limits: BTreeMap<String, u32>,
     #[serde(default)]
     pub faults: Faults,
+    /// STS and the ECS metadata service: OIDC providers, roles and who may assume them.
+    #[serde(default)]
+    pub sts: super::sts::StsDoc,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +224,7 @@ impl StateDocument {
             validate_app(app, &p, &mut ecc_ids).map_err(DocumentError)?;
         }
         self.validate_settings().map_err(DocumentError)?;
+        self.sts.validate().map_err(DocumentError)?;
         self.faults.validate("faults.").map_err(DocumentError)?;
         self.faults
             .check_app_ids("faults.", &|id| app_ids.contains(id))
@@ -349,9 +353,24 @@ impl StateDocument {
             change_orders: ChangeOrderSettings::default(),
             limits: BTreeMap::new(),
             faults: Faults::default(),
+            sts: super::sts::StsDoc {
+                max_session_seconds: 3600,
+                oidc_providers: vec![DEMO_OIDC_PROVIDER_ARN.into()],
+                roles: vec![super::sts::RoleDoc {
+                    arn: DEMO_ROLE_ARN.into(),
+                    oidc_providers: vec![DEMO_OIDC_PROVIDER_ARN.into()],
+                    principals: vec![DEMO_ACCESS_KEY_ID.into()],
+                    external_id: None,
+                }],
+                ecs_role: Some(DEMO_ROLE_ARN.into()),
+            },
         }
     }
 }
+
+/// The demo's OIDC provider (RRSA) and the role it and the demo access key may assume.
+pub const DEMO_OIDC_PROVIDER_ARN: &str = "acs:ram::1234567890123456:oidc-provider/ack-rrsa-demo";
+pub const DEMO_ROLE_ARN: &str = "acs:ram::1234567890123456:role/edas-operator";
 
 /// One app's region, groups, ECUs and ECCs; `ecc_ids` collects ECC ids across apps.
 fn validate_app<'a>(

@@ -183,18 +183,18 @@ pub(crate) struct Gateway {
     nonces: HashMap<(String, String), i64>,
     windows: HashMap<(String, Operation), VecDeque<i64>>,
     calls: VecDeque<CallRecord>,
+    issued: Vec<super::sts::IssuedCredentials>,
 }
+
+/// STS sessions last at most 12 hours.
+const MAX_ISSUED_LIFETIME_MS: i64 = 43_200_000;
 
 impl Gateway {
     pub(crate) fn new(keys: Vec<AccessKeyDoc>, limits: BTreeMap<String, u32>) -> Gateway {
         let keys = keys
             .into_iter()
             .map(|k| {
-                let key = AccessKey {
-                    id: k.id.clone(),
-                    secret: k.secret,
-                    security_token: k.security_token,
-                };
+                let key = AccessKey::new(&k.id, &k.secret, k.security_token.as_deref());
                 (k.id, key)
             })
             .collect();
@@ -204,11 +204,47 @@ impl Gateway {
             nonces: HashMap::new(),
             windows: HashMap::new(),
             calls: VecDeque::new(),
+            issued: Vec::new(),
         }
     }
 
     pub(crate) fn access_key(&self, id: &str) -> Option<AccessKey> {
         self.keys.get(id).cloned()
+    }
+
+    /// Temporary credentials STS issued: accepted until they expire. Keys that expired more
+    /// than an hour ago are forgotten.
+    pub(crate) fn add_issued(&mut self, issued: &super::sts::IssuedCredentials) {
+        let horizon = issued.expires_at - 3_600_000 - MAX_ISSUED_LIFETIME_MS;
+        self.keys
+            .retain(|_, k| k.expires_at_ms.is_none_or(|exp| exp > horizon));
+        self.issued.retain(|i| i.expires_at > horizon);
+        self.keys.insert(
+            issued.access_key_id.clone(),
+            AccessKey {
+                id: issued.access_key_id.clone(),
+                secret: issued.access_key_secret.clone(),
+                security_token: Some(issued.security_token.clone()),
+                expires_at_ms: Some(issued.expires_at),
+                role_arn: Some(issued.role_arn.clone()),
+            },
+        );
+        self.issued.push(issued.clone());
+    }
+
+    /// Every temporary credential issued (and not yet forgotten), secrets included: for the
+    /// tests' secret scans (`GET /_sim/sts/issued`).
+    pub(crate) fn issued(&self) -> Vec<super::sts::IssuedCredentials> {
+        self.issued.clone()
+    }
+
+    /// Whose rate window a call counts in: temporary credentials count for their role (a
+    /// refreshed key does not get a fresh window), other keys for themselves.
+    pub(crate) fn rate_owner(&self, ak: &str) -> String {
+        self.keys
+            .get(ak)
+            .and_then(|k| k.role_arn.clone())
+            .unwrap_or_else(|| ak.to_string())
     }
 
     /// Remember a nonce; a nonce seen before (per key, within the skew window) is refused.

@@ -38,6 +38,7 @@ mod ops;
 mod orders;
 pub mod server;
 pub mod state;
+pub mod sts;
 #[cfg(test)]
 mod tests;
 
@@ -48,8 +49,8 @@ pub use admin::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use document::{
     AccessKeyDoc, AppDoc, BatchType, ChangeOrderSettings, DEMO_ACCESS_KEY_ID,
-    DEMO_ACCESS_KEY_SECRET, DEMO_APP_ID, DEMO_WORKER_ID, DocumentError, EccDoc, EcuDoc, GroupDoc,
-    StateDocument, parse_document,
+    DEMO_ACCESS_KEY_SECRET, DEMO_APP_ID, DEMO_OIDC_PROVIDER_ARN, DEMO_ROLE_ARN, DEMO_WORKER_ID,
+    DocumentError, EccDoc, EcuDoc, GroupDoc, StateDocument, parse_document,
 };
 pub use faults::{
     AsyncForce, DuplicateRows, Faults, FaultsPatch, LateApply, LateApplyMode, PartialEcuList,
@@ -58,6 +59,7 @@ pub use faults::{
 pub use gateway::{CallRecord, LateResult, duplicate_scale_in_attempts, scale_in_attempts_per_ecc};
 pub use inprocess::InProcessEdas;
 pub use state::SimState;
+pub use sts::{IssuedCredentials, MintTokenRequest, RoleDoc, StsDoc};
 
 use crate::cli::SimulateArgs;
 use hyper_util::rt::TokioIo;

@@ -41,6 +41,8 @@ pub(crate) fn router(state: SimState) -> Router {
         )
         .route("/_sim/change-orders/{id}/end", post(admin_end_order))
         .route("/_sim/reset", post(admin_reset))
+        .route("/_sim/oidc-tokens", post(admin_mint_token))
+        .route("/_sim/sts/issued", get(admin_issued))
         .fallback(api)
         .with_state(state)
 }
@@ -159,6 +161,21 @@ async fn admin_reset(State(sim): State<SimState>, body: Bytes) -> Response {
     }
 }
 
+async fn admin_mint_token(State(sim): State<SimState>, body: Bytes) -> Response {
+    let req: super::sts::MintTokenRequest = match parse_json(&body) {
+        Ok(p) => p,
+        Err(e) => return admin_error(400, e),
+    };
+    match sim.mint_oidc_token(&req) {
+        Ok(token) => axum::Json(json!({ "token": token })).into_response(),
+        Err(e) => admin_error(400, e),
+    }
+}
+
+async fn admin_issued(State(sim): State<SimState>) -> Response {
+    admin_json(&sim.issued_credentials())
+}
+
 // ------------------------------------------------------------------ the EDAS API
 
 async fn api(State(sim): State<SimState>, req: Request) -> Response {
@@ -187,6 +204,26 @@ async fn api(State(sim): State<SimState>, req: Request) -> Response {
     }
 
     let request_id = uuid::Uuid::new_v4().to_string().to_ascii_uppercase();
+    if path == "/" || path.starts_with("/latest/") {
+        let answer = if path == "/" {
+            // STS: RPC parameters in the query and (POST) the form body, signed alike.
+            let mut params = query.clone();
+            if let Ok(b) = &body {
+                params.extend(auth::decode_query(std::str::from_utf8(b).ok()));
+            }
+            sim.serve_sts(&method, &params, &request_id)
+        } else {
+            sim.serve_imds(&method, &path, &headers)
+        };
+        let mut resp = api_response(answer.http_status, answer.body, &request_id);
+        if !answer.json {
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+        }
+        return resp;
+    }
     let answer = sim.serve(&ApiCall {
         method: &method,
         path: &path,

@@ -26,6 +26,7 @@ pub(crate) struct Inner {
     pub(crate) faults: Faults,
     pub(crate) lag: Lag,
     pub(crate) next_seq: u64,
+    pub(crate) sts: super::sts::Sts,
 }
 
 impl Inner {
@@ -38,6 +39,7 @@ impl Inner {
             faults: doc.faults,
             lag: Lag::default(),
             next_seq: 0,
+            sts: super::sts::Sts::new(doc.sts),
         };
         inner.seed_history(now);
         inner
@@ -136,6 +138,36 @@ impl SimState {
     /// Serve one EDAS API call (HTTP server and in-process client alike).
     pub(crate) fn serve(&self, call: &ApiCall<'_>) -> ApiAnswer {
         self.with(|s, now| s.serve(call, now))
+    }
+
+    /// One STS call (parameters of the query and the form body together).
+    pub(crate) fn serve_sts(
+        &self,
+        method: &str,
+        params: &[(String, String)],
+        request_id: &str,
+    ) -> super::sts::StsAnswer {
+        self.with(|s, now| s.serve_sts(method, params, request_id, now))
+    }
+
+    /// One call to the ECS instance metadata service.
+    pub(crate) fn serve_imds(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> super::sts::StsAnswer {
+        self.with(|s, now| s.serve_imds(method, path, headers, now))
+    }
+
+    /// `POST /_sim/oidc-tokens`: a token of the named OIDC provider.
+    pub fn mint_oidc_token(&self, req: &super::sts::MintTokenRequest) -> Result<String, String> {
+        self.with(|s, now| s.mint_oidc_token(req, now))
+    }
+
+    /// `GET /_sim/sts/issued`: temporary credentials issued (secrets included, for tests).
+    pub fn issued_credentials(&self) -> Vec<super::sts::IssuedCredentials> {
+        self.with(|s, _| s.gateway.issued())
     }
 
     /// What `GET /_sim/state` shows.

@@ -326,6 +326,46 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// An OIDC token the simulator's STS accepts for `provider` (expired when `ttl_seconds`
+    /// is 0 or less). Recorded for the secret scan.
+    pub async fn mint_token(&self, provider: &str, ttl_seconds: i64) -> String {
+        let resp: Value = self
+            .http
+            .post(format!("{}/_sim/oidc-tokens", self.url))
+            .json(&json!({"provider": provider, "ttlSeconds": ttl_seconds}))
+            .send()
+            .await
+            .expect("mint token")
+            .json()
+            .await
+            .expect("token json");
+        let token = resp["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {resp}"))
+            .to_string();
+        record_secret(&token);
+        token
+    }
+
+    /// Temporary credentials the simulator's STS issued, secrets included (recorded for the
+    /// secret scan).
+    pub async fn issued(&self) -> Vec<Value> {
+        let all = self
+            .get("/_sim/sts/issued")
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for i in &all {
+            for k in ["accessKeySecret", "securityToken"] {
+                if let Some(s) = i[k].as_str() {
+                    record_secret(s);
+                }
+            }
+        }
+        all
+    }
+
     /// ECC ids the app has now.
     pub async fn eccs(&self, app: &str) -> Vec<String> {
         let st = self.state().await;
@@ -452,6 +492,11 @@ impl Operator {
             .env("RUST_LOG", "info,edas_operator=debug")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .env_remove("ALIBABA_CLOUD_ROLE_ARN")
+            .env_remove("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
+            .env_remove("ALIBABA_CLOUD_OIDC_TOKEN_FILE")
+            // Every test talks to loopback only: never the real instance metadata service.
+            .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
             // Longer than any read lag the unkind simulator is tested with (5 s at most).
             .env("READ_LAG_HOLDOFF", "8s")
             .env("FORCED_HOLDOFF", "15s")
@@ -614,6 +659,26 @@ where
             panic!("timed out after {timeout:?} waiting for: {what}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A secret value a test made at run time (an OIDC token, issued STS credentials): appended to
+/// `EDAS_E2E_SECRETS_FILE` (hack/test.sh sets it, outside the log directory), whose lines the
+/// secret scan greps for after the suite.
+pub fn record_secret(value: &str) {
+    use std::io::Write;
+    let Ok(path) = std::env::var("EDAS_E2E_SECRETS_FILE") else {
+        return;
+    };
+    if value.trim().is_empty() {
+        return;
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{value}");
     }
 }
 
