@@ -485,6 +485,9 @@ fn operator_as_deployed(
                 cp.get_json(ns, "secret", sk["name"].as_str().unwrap())
                     .is_none()
             );
+        } else if e.get("valueFrom").is_none() {
+            // `value: ""` comes back from the apiserver without `value`.
+            env.push((key, String::new()));
         } else {
             panic!("env {e} not handled");
         }
