@@ -766,11 +766,18 @@ stringData:
     let left = release_objects(&cp, &release, &[&rel_ns, &tenant]);
     assert!(left.is_empty(), "helm uninstall left {left:?}");
     assert!(cp.get_json(&tenant, "edasappmembership", "web").is_some());
-    let out = cp.kubectl_as(&kc, &["auth", "whoami"], None);
-    assert!(
-        !out.status.success(),
-        "the chart's ServiceAccount token still works"
-    );
+    // The apiserver checks that a token's ServiceAccount still exists through a cache, so its
+    // deletion takes a moment to show.
+    eventually(
+        Duration::from_secs(30),
+        "the chart's ServiceAccount token to stop working",
+        || async {
+            let out = cp.kubectl_as(&kc, &["auth", "whoami"], None);
+            (!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("Unauthorized"))
+                .then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
