@@ -78,9 +78,18 @@ cmd_build() {
   ensure_tools
   local t0 bin
   t0=$(date +%s)
-  log "static release binary ($TARGET, +crt-static; target dir $IMG_CACHE/target)"
-  RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$IMG_CACHE/target" \
-    cargo build --release --locked --target "$TARGET" --bin edas-operator >&2
+  # Built from a copy of the sources at one fixed path, so that every clone (CI clones anew)
+  # reuses the same artifacts instead of adding its own to the cache.
+  local src="$IMG_CACHE/src"
+  rm -rf "$src.new"
+  mkdir -p "$src.new"
+  cp -a Cargo.toml Cargo.lock src "$src.new/"
+  if [[ -f rust-toolchain.toml ]]; then cp -a rust-toolchain.toml "$src.new/"; fi
+  rm -rf "$src"
+  mv "$src.new" "$src"
+  log "static release binary ($TARGET, +crt-static; sources copied to $src, target dir $IMG_CACHE/target)"
+  (cd "$src" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$IMG_CACHE/target" \
+    cargo build --release --locked --target "$TARGET" --bin edas-operator >&2)
   bin="$IMG_CACHE/target/$TARGET/release/edas-operator"
   is_static "$bin" || die "$bin is dynamically linked"
 
