@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, end-to-end tests included, on a fresh machine with only the toolchains:
 #   1. builds (once, cached under ~/.cache/edas-operator) kube-apiserver, kubectl and etcd,
+#      and the Helm CLI (hack/helm.sh),
 #   2. installs (once, cached) the official EDAS Python SDKs into a venv,
-#   3. starts a real etcd + kube-apiserver on loopback,
-#   4. runs `cargo test --all-targets ... -- --include-ignored` with EDAS_REQUIRE_E2E=1: the e2e
+#   3. builds the container image from the Dockerfile (hack/image.sh: a static release
+#      binary, incremental in the cache; buildah, no Docker) and prints its size,
+#   4. starts a real etcd + kube-apiserver on loopback,
+#   5. runs `cargo test --all-targets ... -- --include-ignored` with EDAS_REQUIRE_E2E=1: the e2e
 #      tests are #[ignore]d (plain `cargo test` lists them as ignored), this runs them; a missing
-#      control plane or Python SDK fails,
-#   5. checks that the e2e tests ran and that no secret value reached any log, event, status
+#      control plane, Python SDK, Helm or image fails,
+#   6. checks that the e2e tests ran and that no secret value reached any log, event, status
 #      or metric, and prints the Kubernetes version and the e2e count.
 # Extra arguments go to `cargo test` (e.g. hack/test.sh e2e_ to run only the e2e tests); those
 # after a `--` go to the test binaries, after --include-ignored (hack/test.sh e2e_ -- --nocapture).
@@ -14,8 +17,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 hack/control-plane.sh build >&2
+HELM="$(hack/helm.sh)"
+export HELM
 EDAS_SDK_PYTHON="$(hack/python-sdk.sh)"
 export EDAS_SDK_PYTHON
+IMAGE_LOG="$(mktemp "${TMPDIR:-/tmp}/edas-operator-image.XXXXXX")"
+EDAS_E2E_IMAGE="$(hack/image.sh build 2> >(tee "$IMAGE_LOG" >&2))"
+export EDAS_E2E_IMAGE
 
 CP="$(mktemp -d "${TMPDIR:-/tmp}/edas-operator-cp.XXXXXX")"
 cleanup() { hack/control-plane.sh stop "$CP" >&2 || true; }
@@ -136,5 +144,6 @@ and its order did not fail."
   } >RELIABILITY.md
   echo "RELIABILITY.md regenerated"
 fi
-echo "Kubernetes version: $K8S_VERSION (etcd $ETCD_VERSION)"
+echo "Kubernetes version: $K8S_VERSION (etcd $ETCD_VERSION); $("$HELM" version --short)"
+grep -h '^image size:' "$IMAGE_LOG" || true
 echo "end-to-end tests run: $e2e_ran"

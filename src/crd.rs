@@ -60,7 +60,8 @@ pub struct EdasAppMembershipSpec {
     /// How removals are made.
     #[serde(default)]
     pub scale_in: ScaleInPolicy,
-    /// How long a change order may run before it is reported as stuck (e.g. 30m, 1h).
+    /// How long a change order may run before it is reported as stuck: a duration such as 30m
+    /// or 1h (units ms, s, m, h). Default 30m.
     #[serde(default = "default_timeout")]
     #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h))+$"))]
     pub change_order_timeout: String,
@@ -121,11 +122,12 @@ pub struct ScaleInPolicy {
     /// ForceStatus: remove at once without a change order. Meant only for expired ECS.
     #[serde(default)]
     pub force: bool,
-    /// At most this many ECCs per change order.
+    /// At most this many ECCs per change order (1 to 50). Default 5.
     #[serde(default = "default_max_per_co")]
     #[schemars(range(min = 1, max = 50))]
     pub max_per_change_order: i32,
-    /// Never leave fewer healthy members than this.
+    /// Never leave fewer healthy (running, last task succeeded) ECCs than this (0 or more).
+    /// Default 1.
     #[serde(default = "default_min_remaining")]
     #[schemars(range(min = 0))]
     pub min_remaining: i32,
@@ -432,7 +434,32 @@ pub mod reason {
 }
 
 pub fn crd_yaml() -> anyhow::Result<String> {
-    Ok(serde_yaml_ng::to_string(&EdasAppMembership::crd())?)
+    let mut crd = serde_json::to_value(EdasAppMembership::crd())?;
+    unwrap_descriptions(&mut crd);
+    Ok(serde_yaml_ng::to_string(&crd)?)
+}
+
+/// Doc comments keep the source's line breaks; `kubectl explain` wraps text itself and would
+/// show them as hard breaks mid-sentence. Join the lines of each paragraph.
+fn unwrap_descriptions(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                match child {
+                    serde_json::Value::String(s) if k == "description" => {
+                        *s = s
+                            .split("\n\n")
+                            .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+                            .collect::<Vec<_>>()
+                            .join("\n\n");
+                    }
+                    _ => unwrap_descriptions(child),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
 }
 
 pub fn print_crd() -> anyhow::Result<()> {
