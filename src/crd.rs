@@ -412,6 +412,9 @@ pub mod reason {
     pub const PAUSED: &str = "Paused";
     pub const CONFLICT: &str = "Conflict";
     pub const INVALID_CREDENTIALS: &str = "InvalidCredentials";
+    /// The credentials' source (STS, the instance metadata service, the apiserver for the
+    /// Secret) could not be reached or failed; retried with backoff.
+    pub const CREDENTIALS_UNAVAILABLE: &str = "CredentialsUnavailable";
     pub const INVALID_SPEC: &str = "InvalidSpec";
     pub const THROTTLED: &str = "Throttled";
     pub const EDAS_UNAVAILABLE: &str = "EdasUnavailable";

@@ -116,7 +116,11 @@ async fn an_expired_token_and_a_wrong_role_are_named_never_the_token() {
     let file = dir.path().join("token");
     let expired = token(&sim, -10);
     std::fs::write(&file, &expired).unwrap();
-    let e = oidc(&sim, &file, ROLE).credentials().await.unwrap_err();
+    let e = oidc(&sim, &file, ROLE)
+        .credentials()
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("AuthenticationFail.OIDCToken.Expired"), "{e}");
     assert!(e.contains("RRSA"), "{e}");
     assert!(!e.contains(&expired), "{e}");
@@ -126,17 +130,23 @@ async fn an_expired_token_and_a_wrong_role_are_named_never_the_token() {
     let e = oidc(&sim, &file, "acs:ram::1234567890123456:role/no-such-role")
         .credentials()
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("EntityNotExist.Role"), "{e}");
     assert!(!e.contains(&good), "{e}");
 
     std::fs::write(&file, "not-a-token").unwrap();
-    let e = oidc(&sim, &file, ROLE).credentials().await.unwrap_err();
+    let e = oidc(&sim, &file, ROLE)
+        .credentials()
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("AuthenticationFail.OIDCToken.Invalid"), "{e}");
     let e = oidc(&sim, &dir.path().join("missing"), ROLE)
         .credentials()
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cannot read the OIDC token file"), "{e}");
 }
 
@@ -221,7 +231,7 @@ async fn a_failed_refresh_keeps_the_old_credentials_until_they_expire() {
     assert_eq!(same, first);
     edas_call(&sim, &same).await.unwrap();
     tokio::time::sleep(Duration::from_millis(4000)).await;
-    let e = p.credentials().await.unwrap_err();
+    let e = p.credentials().await.unwrap_err().to_string();
     assert!(e.contains("AuthenticationFail.OIDCToken.Invalid"), "{e}");
     assert!(e.contains("expired at"), "{e}");
     // Fixed: credentials again.
@@ -255,6 +265,36 @@ async fn the_ecs_ram_role_comes_from_the_metadata_service_with_an_imdsv2_token()
         None,
         http(),
     );
-    let e = named.credentials().await.unwrap_err();
+    let e = named.credentials().await.unwrap_err().to_string();
     assert!(e.contains("not-the-role") && e.contains("404"), "{e}");
+}
+
+#[tokio::test]
+async fn sts_out_of_reach_is_unavailable_and_a_refusal_is_not() {
+    let sim = start(3600).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, token(&sim, 600)).unwrap();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = CredentialsProvider::new(
+        Source::Oidc {
+            role: role(ROLE),
+            provider_arn: PROVIDER.into(),
+            token_file: file.clone(),
+        },
+        Some(StsClient::new(http(), url::Url::parse(&url).unwrap())),
+        http(),
+    );
+    let e = unreachable.credentials().await.unwrap_err();
+    assert!(e.unavailable, "{e}");
+    // A wrong role is a refusal: a person must fix it.
+    let e = oidc(&sim, &file, "acs:ram::1234567890123456:role/no-such-role")
+        .credentials()
+        .await
+        .unwrap_err();
+    assert!(!e.unavailable, "{e}");
+    assert!(e.message.contains("EntityNotExist.Role"), "{e}");
 }

@@ -15,7 +15,7 @@ use crate::cli::{EdasArgs, RunArgs};
 use crate::crd::EdasAppMembership;
 use crate::edas::budget::CallBudget;
 use crate::edas::client::CallObserver;
-use crate::edas::provider::{self, CredentialsProvider};
+use crate::edas::provider::{self, CredentialsProvider, SourceError};
 use crate::edas::sts::{RoleRequest, StsClient};
 use crate::edas::{ClientConfig, Credentials, EdasApi, EdasClient};
 use crate::metrics::Metrics;
@@ -184,19 +184,21 @@ impl EdasClients {
     }
 
     /// The operator's own credentials, for a resource in `ns`; the error says why not.
-    async fn own_credentials(&self, ns: &str, why: &str) -> Result<Credentials, String> {
+    async fn own_credentials(&self, ns: &str, why: &str) -> Result<Credentials, SourceError> {
         if !self.default_namespaces.contains(ns) {
             return Err(format!(
                 "{why} and namespace {ns} is not allowed to use the operator's own credentials \
                  (--default-credentials-namespaces)"
-            ));
+            )
+            .into());
         }
         match &self.own {
             Some(p) => p.credentials().await,
             None => Err(format!(
                 "{why} and the operator has no credentials of its own (no \
                  ALIBABA_CLOUD_ACCESS_KEY_ID, no RRSA variables, ECS metadata disabled)"
-            )),
+            )
+            .into()),
         }
     }
 }
@@ -394,7 +396,7 @@ impl Context {
     pub async fn credentials_for(
         &self,
         obj: &EdasAppMembership,
-    ) -> Result<(String, Credentials), String> {
+    ) -> Result<(String, Credentials), SourceError> {
         let ns = obj.namespace().unwrap_or_default();
         let Some(r) = &obj.spec.credentials_secret_ref else {
             let creds = self
@@ -407,16 +409,23 @@ impl Context {
         let secret = match secrets.get(&r.name).await {
             Ok(s) => s,
             Err(kube::Error::Api(s)) if s.code == 404 => {
-                return Err(format!("Secret {ns}/{} not found", r.name));
+                return Err(format!("Secret {ns}/{} not found", r.name).into());
             }
             Err(kube::Error::Api(s)) if s.code == 403 => {
                 return Err(format!(
                     "the operator may not read Secret {ns}/{}: bind the ClusterRole \
                      edas-operator-credentials-reader in namespace {ns} (see deploy/examples)",
                     r.name
-                ));
+                )
+                .into());
             }
-            Err(e) => return Err(format!("reading Secret {ns}/{}: {e}", r.name)),
+            Err(e) => {
+                // The apiserver did not answer: a later try may succeed.
+                return Err(SourceError {
+                    message: format!("reading Secret {ns}/{}: {e}", r.name),
+                    unavailable: true,
+                });
+            }
         };
         let data: std::collections::BTreeMap<String, Vec<u8>> = secret
             .data
@@ -464,7 +473,8 @@ impl Context {
                          to use it (--default-credentials-namespaces)",
                         role.role_arn,
                         provider::ENV_ROLE_ARN
-                    ));
+                    )
+                    .into());
                 }
                 self.edas.own.clone().ok_or_else(|| {
                     format!(

@@ -275,9 +275,18 @@ async fn preflight(
             Action::requeue(Duration::from_secs(60)),
         ));
     }
-    let (identity, creds) = ctx.credentials_for(obj).await.map_err(|msg| {
+    let (identity, creds) = ctx.credentials_for(obj).await.map_err(|e| {
+        if e.unavailable {
+            // STS, the metadata service or the apiserver could not give them now: transient.
+            let wait = ctx.next_backoff(&object_key(obj));
+            let outcome = Outcome::Transient {
+                reason: reason::CREDENTIALS_UNAVAILABLE,
+                message: e.message,
+            };
+            return (outcome, Action::requeue(wait));
+        }
         (
-            Outcome::InvalidCredentials(msg),
+            Outcome::InvalidCredentials(e.message),
             Action::requeue(Duration::from_secs(120)),
         )
     })?;

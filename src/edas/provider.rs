@@ -182,11 +182,11 @@ impl CredentialsProvider {
     /// Credentials to sign with now: the cached ones while fresh, else new ones; on a failed
     /// refresh the cached ones until they expire. The error names the source and the cause.
     /// (A boxed future: a provider's refresh may ask another provider, for role chaining.)
-    pub fn credentials(&self) -> futures::future::BoxFuture<'_, Result<Credentials, String>> {
+    pub fn credentials(&self) -> futures::future::BoxFuture<'_, Result<Credentials, SourceError>> {
         Box::pin(self.current_or_refreshed())
     }
 
-    async fn current_or_refreshed(&self) -> Result<Credentials, String> {
+    async fn current_or_refreshed(&self) -> Result<Credentials, SourceError> {
         if let Source::Static { credentials, .. } = &self.source {
             return Ok(credentials.clone());
         }
@@ -237,12 +237,15 @@ impl CredentialsProvider {
                         )
                     })
                     .unwrap_or_default();
-                Err(format!("{}: {e}{expired}", self.describe()))
+                Err(SourceError {
+                    message: format!("{}: {e}{expired}", self.describe()),
+                    unavailable: e.unavailable,
+                })
             }
         }
     }
 
-    async fn fetch(&self) -> Result<Credentials, String> {
+    async fn fetch(&self) -> Result<Credentials, SourceError> {
         match &self.source {
             Source::Static { credentials, .. } => Ok(credentials.clone()),
             Source::Oidc {
@@ -258,30 +261,31 @@ impl CredentialsProvider {
                 })?;
                 let token = token.trim();
                 if token.is_empty() {
-                    return Err(format!(
-                        "the OIDC token file {} is empty",
-                        token_file.display()
-                    ));
+                    return Err(
+                        format!("the OIDC token file {} is empty", token_file.display()).into(),
+                    );
                 }
                 let sts = self.sts()?;
-                sts.assume_role_with_oidc(role, provider_arn, token)
+                Ok(sts
+                    .assume_role_with_oidc(role, provider_arn, token)
                     .await
-                    .map(|i| i.credentials)
-                    .map_err(|e| e.to_string())
+                    .map(|i| i.credentials)?)
             }
             Source::AssumeRole { caller, role } => {
                 let caller_creds = caller.credentials().await?;
-                self.sts()?
+                Ok(self
+                    .sts()?
                     .assume_role(&caller_creds, role)
                     .await
-                    .map(|i| i.credentials)
-                    .map_err(|e| e.to_string())
+                    .map(|i| i.credentials)?)
             }
             Source::EcsRamRole {
                 role_name,
                 imds,
                 imds_v1_allowed,
-            } => imds_credentials(&self.http, imds, role_name.as_deref(), *imds_v1_allowed).await,
+            } => Ok(
+                imds_credentials(&self.http, imds, role_name.as_deref(), *imds_v1_allowed).await?,
+            ),
         }
     }
 
@@ -294,6 +298,42 @@ impl CredentialsProvider {
     /// Forget the credentials in hand (they are dropped, with their secret).
     pub async fn forget(&self) {
         self.state.lock().await.current = None;
+    }
+}
+
+/// Why a source gave no credentials. `unavailable`: the service that issues them could not be
+/// reached or failed (a later try may succeed), as opposed to a refusal or a misconfiguration
+/// that needs a person.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+    pub unavailable: bool,
+}
+
+impl From<String> for SourceError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            unavailable: false,
+        }
+    }
+}
+
+impl From<sts::StsError> for SourceError {
+    /// STS unreachable, unreadable, failing (5xx) or throttling is unavailable; any other
+    /// refusal (token, role, permission, signature) needs a person.
+    fn from(e: sts::StsError) -> Self {
+        let unavailable = match &e {
+            sts::StsError::Refused {
+                http_status, code, ..
+            } => *http_status >= 500 || code.starts_with("Throttling"),
+            _ => true,
+        };
+        Self {
+            unavailable,
+            message: e.to_string(),
+        }
     }
 }
 
