@@ -413,7 +413,7 @@ pub async fn imds_credentials(
     imds: &Url,
     role_name: Option<&str>,
     v1_allowed: bool,
-) -> Result<Credentials, String> {
+) -> Result<Credentials, SourceError> {
     const PATH: &str = "/latest/meta-data/ram/security-credentials/";
     let url = |path: &str| {
         let mut u = imds.clone();
@@ -441,13 +441,17 @@ pub async fn imds_credentials(
                 "the instance metadata service refused a token (HTTP {}) and IMDSv1 is disabled \
                  ({ENV_IMDSV1_DISABLED})",
                 r.status().as_u16()
-            ));
+            )
+            .into());
         }
         Err(e) => {
-            return Err(format!(
-                "the instance metadata service could not be reached: {}",
-                sts::error_chain(&e)
-            ));
+            return Err(SourceError {
+                message: format!(
+                    "the instance metadata service could not be reached: {}",
+                    sts::error_chain(&e)
+                ),
+                unavailable: true,
+            });
         }
     };
     let get = |u: Url| {
@@ -460,19 +464,21 @@ pub async fn imds_credentials(
     let role = match role_name {
         Some(r) => r.to_string(),
         None => {
-            let resp = get(url(PATH)).send().await.map_err(|e| {
-                format!("listing the instance's RAM role: {}", sts::error_chain(&e))
+            let resp = get(url(PATH)).send().await.map_err(|e| SourceError {
+                message: format!("listing the instance's RAM role: {}", sts::error_chain(&e)),
+                unavailable: true,
             })?;
             if !resp.status().is_success() {
                 return Err(format!(
                     "the instance has no RAM role (HTTP {} listing roles)",
                     resp.status().as_u16()
-                ));
+                )
+                .into());
             }
             let text = resp.text().await.unwrap_or_default();
             let name = text.lines().next().unwrap_or("").trim().to_string();
             if name.is_empty() {
-                return Err("the instance has no RAM role attached".into());
+                return Err(String::from("the instance has no RAM role attached").into());
             }
             name
         }
@@ -481,15 +487,18 @@ pub async fn imds_credentials(
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(format!("RAM role name {role:?} is not a valid role name"));
+        return Err(format!("RAM role name {role:?} is not a valid role name").into());
     }
     let resp = get(url(&format!("{PATH}{role}")))
         .send()
         .await
-        .map_err(|e| format!("credentials of RAM role {role}: {}", sts::error_chain(&e)))?;
+        .map_err(|e| SourceError {
+            message: format!("credentials of RAM role {role}: {}", sts::error_chain(&e)),
+            unavailable: true,
+        })?;
     let status = resp.status().as_u16();
     if status != 200 {
-        return Err(format!("credentials of RAM role {role}: HTTP {status}"));
+        return Err(format!("credentials of RAM role {role}: HTTP {status}").into());
     }
     let body = resp.bytes().await.map_err(|e| e.to_string())?;
     #[derive(serde::Deserialize)]
@@ -513,7 +522,8 @@ pub async fn imds_credentials(
         return Err(format!(
             "credentials of RAM role {role}: Code {}",
             v.code.unwrap_or_default()
-        ));
+        )
+        .into());
     }
     match (v.access_key_id, v.access_key_secret, v.security_token) {
         (Some(id), Some(secret), token) if !id.is_empty() && !secret.is_empty() => {
@@ -525,7 +535,8 @@ pub async fn imds_credentials(
         }
         _ => Err(format!(
             "credentials of RAM role {role}: the answer has no AccessKeyId or AccessKeySecret"
-        )),
+        )
+        .into()),
     }
 }
 
