@@ -659,17 +659,10 @@ stringData:
         .then_some(())
     })
     .await;
-    let reasons: Vec<String> = cp
-        .events(&tenant)
-        .iter()
-        .filter_map(|e| e["reason"].as_str().map(str::to_string))
-        .collect();
-    for r in ["ChangeOrderStarted", "ChangeOrderSucceeded", "Converged"] {
-        assert!(
-            reasons.iter().any(|x| x == r),
-            "event {r} missing: {reasons:?}"
-        );
-    }
+    cp.assert_events(
+        &tenant,
+        &["ChangeOrderStarted", "ChangeOrderSucceeded", "Converged"],
+    );
     // It led through the Lease the chart's Role allows.
     let lease = cp
         .get_json(&rel_ns, "lease", &format!("{fullname}-leader"))

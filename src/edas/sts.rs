@@ -8,6 +8,7 @@
 //! cannot be read is never quoted (it may hold the credentials just issued).
 
 use super::Credentials;
+pub(crate) use super::client::error_chain;
 use super::error::redact_text;
 use super::signer::{self, SigningKey};
 use std::time::{Duration, SystemTime};
@@ -317,17 +318,6 @@ pub fn parse_expiration(s: &str) -> Option<SystemTime> {
     let ts: jiff::Timestamp = s.trim().parse().ok()?;
     let secs = u64::try_from(ts.as_second()).ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

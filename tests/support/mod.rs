@@ -217,6 +217,18 @@ subjects: [{{kind: ServiceAccount, name: edas-operator, namespace: edas-system}}
         let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
         v["items"].as_array().cloned().unwrap_or_default()
     }
+
+    /// Every one of `reasons` was published as an event in `ns`.
+    pub fn assert_events(&self, ns: &str, reasons: &[&str]) {
+        let seen: Vec<String> = self
+            .events(ns)
+            .iter()
+            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect();
+        for r in reasons {
+            assert!(seen.iter().any(|x| x == r), "event {r} missing: {seen:?}");
+        }
+    }
 }
 
 /// CRD and RBAC from the repo, applied once per test process.
