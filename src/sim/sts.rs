@@ -261,6 +261,14 @@ impl Sts {
 }
 
 /// A random string of `n` characters from [A-Za-z0-9].
+/// A parameter that must be present and not empty (unlike the EDAS API's `Params`, not
+/// trimmed: STS values are compared and signed as sent).
+fn required<'a>(map: &'a BTreeMap<String, String>, name: &str) -> Result<&'a String, GatewayError> {
+    map.get(name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| GatewayError::missing(name))
+}
+
 fn random_alnum(n: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
@@ -369,14 +377,8 @@ impl Inner {
         &self,
         map: &BTreeMap<String, String>,
     ) -> Result<(RoleDoc, String, u64), GatewayError> {
-        let role_arn = map
-            .get("RoleArn")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| GatewayError::missing("RoleArn"))?;
-        let session = map
-            .get("RoleSessionName")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| GatewayError::missing("RoleSessionName"))?;
+        let role_arn = required(map, "RoleArn")?;
+        let session = required(map, "RoleSessionName")?;
         if session.len() < 2
             || session.len() > 64
             || !session
@@ -453,14 +455,8 @@ impl Inner {
         map: &BTreeMap<String, String>,
         now: i64,
     ) -> Result<Value, GatewayError> {
-        let provider = map
-            .get("OIDCProviderArn")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| GatewayError::missing("OIDCProviderArn"))?;
-        let token = map
-            .get("OIDCToken")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| GatewayError::missing("OIDCToken"))?;
+        let provider = required(map, "OIDCProviderArn")?;
+        let token = required(map, "OIDCToken")?;
         if !self.sts.doc.oidc_providers.contains(provider) {
             return Err(GatewayError::new(
                 404,
@@ -548,14 +544,8 @@ impl Inner {
         map: &BTreeMap<String, String>,
         now: i64,
     ) -> Result<AccessKey, GatewayError> {
-        let ak = map
-            .get("AccessKeyId")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| GatewayError::missing("AccessKeyId"))?;
-        let signature = map
-            .get("Signature")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| GatewayError::missing("Signature"))?;
+        let ak = required(map, "AccessKeyId")?;
+        let signature = required(map, "Signature")?;
         if let Some(m) = map.get("SignatureMethod")
             && m != "HMAC-SHA1"
         {
@@ -583,11 +573,7 @@ impl Inner {
                 format!("Specified time stamp or date value is expired: {ts}."),
             ));
         }
-        let nonce = map
-            .get("SignatureNonce")
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| GatewayError::missing("SignatureNonce"))?
-            .clone();
+        let nonce = required(map, "SignatureNonce")?.clone();
         let key = self
             .gateway
             .access_key(ak)
