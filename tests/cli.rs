@@ -4,6 +4,23 @@
 use std::process::Command;
 
 fn run(args: &[&str]) -> (bool, String, String) {
+    run_env(args, &[])
+}
+
+/// `edas status` of an app, against an endpoint nothing answers on.
+const STATUS: [&str; 8] = [
+    "edas",
+    "status",
+    "--app-id",
+    "a",
+    "--region",
+    "cn-hangzhou",
+    "--edas-endpoint",
+    "http://127.0.0.1:9",
+];
+
+/// The binary with no credentials in its environment but `env`.
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_edas-operator"))
         .args(args)
         .env_remove("EDAS_ENDPOINT")
@@ -14,6 +31,7 @@ fn run(args: &[&str]) -> (bool, String, String) {
         .env_remove("ALIBABA_CLOUD_OIDC_TOKEN_FILE")
         // Loopback only: never the real instance metadata service.
         .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
         .output()
         .expect("run edas-operator");
     (
@@ -102,56 +120,21 @@ fn plan_with_a_bad_manifest_names_the_problem() {
 
 #[test]
 fn missing_credentials_are_named() {
-    let (ok, _, err) = run(&[
-        "edas",
-        "status",
-        "--app-id",
-        "a",
-        "--region",
-        "cn-hangzhou",
-        "--edas-endpoint",
-        "http://127.0.0.1:9",
-    ]);
+    let (ok, _, err) = run(&STATUS);
     assert!(!ok);
     assert!(err.contains("ALIBABA_CLOUD_ACCESS_KEY_ID"), "{err}");
 }
 
 #[test]
 fn rrsa_set_up_halfway_and_a_bad_sts_endpoint_are_named() {
-    let status = |extra: &[&str]| {
-        let mut args = vec![
-            "edas",
-            "status",
-            "--app-id",
-            "a",
-            "--region",
-            "cn-hangzhou",
-            "--edas-endpoint",
-            "http://127.0.0.1:9",
-        ];
-        args.extend_from_slice(extra);
-        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
-    };
-    let out = Command::new(env!("CARGO_BIN_EXE_edas-operator"))
-        .args(status(&[]))
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
-        .env("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r")
-        .env_remove("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
-        .env_remove("ALIBABA_CLOUD_OIDC_TOKEN_FILE")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (ok, _, err) = run_env(&STATUS, &[("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/r")]);
+    assert!(!ok);
     assert!(
         err.contains("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
             && err.contains("ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
         "{err}"
     );
-    let (ok, _, err) = run(&status(&["--sts-endpoint", "http://sts.example.com"])
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>());
+    let (ok, _, err) = run(&[&STATUS[..], &["--sts-endpoint", "http://sts.example.com"]].concat());
     assert!(!ok);
     assert!(
         err.contains("--sts-endpoint") && err.contains("non-loopback"),
