@@ -166,6 +166,21 @@ async fn send(
     let Some(s) = v.send.clone() else {
         return Ok(v);
     };
+    if matches!(s, Send::ScaleOut { .. }) {
+        // ScaleOut has a budget (40/min): give the turn away rather than record an intent
+        // and hold a worker until the window allows it.
+        let op = crate::edas::Operation::ScaleOutApplication;
+        let wait = api.budget_wait(op);
+        if wait > super::BUDGET_WAIT_IN_LINE {
+            return Err(PassError::Edas(
+                EdasError::OverBudget {
+                    operation: op.name(),
+                    wait,
+                },
+                None,
+            ));
+        }
+    }
     fence.before_send(&v.status).await?;
     let result = match &s {
         Send::ScaleIn { ecc_ids, force } => {
