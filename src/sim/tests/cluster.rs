@@ -79,8 +79,11 @@ fn app_status(s: &SimState, app: &str) -> Value {
     b["AppInfo"].clone()
 }
 
-/// (EccId, EcuId, AppState) of an app's EccList, and its EcuList's (EcuId, InstanceId).
-fn rows(info: &Value) -> (Vec<(String, String, i64)>, Vec<(String, String)>) {
+/// (EccId, EcuId, AppState) of an EccList row.
+type EccRow = (String, String, i64);
+
+/// An app's EccList rows, and its EcuList's (EcuId, InstanceId).
+fn rows(info: &Value) -> (Vec<EccRow>, Vec<(String, String)>) {
     let s = |v: &Value| v.as_str().unwrap().to_string();
     let eccs = info["EccList"]["Ecc"]
         .as_array()
