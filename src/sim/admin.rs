@@ -29,8 +29,9 @@ pub struct AppSnapshot {
     #[serde(default)]
     pub name: String,
     pub eccs: Vec<EccSnapshot>,
-    /// ECUs of the app's cluster that can take it, as ListScaleOutEcu lists them: listed with
-    /// any app of the cluster, running no ECC of any app, added by no unfinished order.
+    /// The ECUs listed with this app that can take it: running no ECC of any app, added by no
+    /// unfinished ScaleOut order. (ListScaleOutEcu also offers the free ECUs listed with the
+    /// other apps of the cluster; they are in those apps' `freeEcuIds`.)
     #[serde(default)]
     pub free_ecu_ids: Vec<String>,
 }
@@ -144,7 +145,7 @@ pub(crate) fn order_snapshot(o: &Order) -> ChangeOrderSnapshot {
     }
 }
 
-fn app_snapshot(inner: &Inner, a: &App, taken: &HashMap<&str, Taken<'_>>) -> AppSnapshot {
+fn app_snapshot(a: &App, taken: &HashMap<&str, Taken<'_>>) -> AppSnapshot {
     AppSnapshot {
         app_id: a.app_id.clone(),
         region_id: a.region_id.clone(),
@@ -165,10 +166,11 @@ fn app_snapshot(inner: &Inner, a: &App, taken: &HashMap<&str, Taken<'_>>) -> App
                 }
             })
             .collect(),
-        free_ecu_ids: inner
-            .free_ecus_given(a, taken)
-            .into_iter()
-            .map(|u| u.ecu_id)
+        free_ecu_ids: a
+            .ecus
+            .iter()
+            .filter(|u| !taken.contains_key(u.ecu_id.as_str()))
+            .map(|u| u.ecu_id.clone())
             .collect(),
     }
 }
@@ -177,11 +179,7 @@ impl Inner {
     pub(crate) fn snapshot(&self) -> StateSnapshot {
         let taken = self.taken_ecus();
         StateSnapshot {
-            apps: self
-                .apps
-                .iter()
-                .map(|a| app_snapshot(self, a, &taken))
-                .collect(),
+            apps: self.apps.iter().map(|a| app_snapshot(a, &taken)).collect(),
             change_orders: self.orders.iter().map(order_snapshot).collect(),
             faults: self.faults.clone(),
         }

@@ -278,14 +278,7 @@ impl Inner {
     /// no app runs an ECC on them and no unfinished ScaleOut order is adding them. The app's
     /// own ECUs first, then the others in document order; each once.
     pub(crate) fn free_ecus(&self, app: &App) -> Vec<EcuDoc> {
-        self.free_ecus_given(app, &self.taken_ecus())
-    }
-
-    pub(crate) fn free_ecus_given(
-        &self,
-        app: &App,
-        taken: &HashMap<&str, Taken<'_>>,
-    ) -> Vec<EcuDoc> {
+        let taken = self.taken_ecus();
         self.cluster_ecus(&app.cluster_id, Some(&app.app_id))
             .filter(|(u, _)| !taken.contains_key(u.ecu_id.as_str()))
             .map(|(u, _)| u.clone())

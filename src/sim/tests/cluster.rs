@@ -128,7 +128,7 @@ fn scale_out_ecus_are_those_of_the_cluster_that_no_app_runs_on() {
         ids(&["u4", "o2"])
     );
     let snap = s.snapshot();
-    assert_eq!(snap.apps[1].free_ecu_ids, ids(&["o2", "o3", "u4"]));
+    assert_eq!(snap.apps[1].free_ecu_ids, ids(&["o2", "o3"]), "its own");
 }
 
 #[test]
@@ -185,7 +185,8 @@ fn scale_out_onto_a_taken_or_foreign_ecu_is_a_601_naming_it_and_changes_nothing(
     let snap = s.snapshot();
     assert!(snap.change_orders.is_empty());
     assert_eq!(eccs(&s), ids(&["c1", "c2", "c3"]));
-    assert_eq!(snap.apps[0].free_ecu_ids, ids(&["u4", "o2", "o3"]));
+    assert_eq!(snap.apps[0].free_ecu_ids, ids(&["u4"]));
+    assert_eq!(snap.apps[1].free_ecu_ids, ids(&["o2", "o3"]));
 }
 
 #[test]
@@ -224,7 +225,13 @@ apps:
     let s = SimState::with_clock(d, ManualClock::new(T0)).unwrap();
     let free = s.snapshot();
     assert_eq!(free.apps[0].free_ecu_ids, ids(&["u2"]));
-    assert_eq!(free.apps[1].free_ecu_ids, ids(&["u2"]), "listed once");
+    assert_eq!(free.apps[1].free_ecu_ids, ids(&["u2"]), "listed with both");
+    assert_eq!(
+        s.with(|i, now| i.scale_out_ecus(Some("b"), None, None, now).unwrap())
+            .len(),
+        1,
+        "offered once"
+    );
     let cases = [
         (
             base.replace("{ecuId: u2, instanceId: i-2, ip: 10.0.0.1, groupId", "{ecuId: u2, instanceId: i-9, ip: 10.0.0.1, groupId"),
