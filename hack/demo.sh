@@ -110,7 +110,7 @@ k -n demo get events.events.k8s.io --sort-by=.metadata.creationTimestamp \
 
 say "status (conditions and the change order)"
 k -n demo get eam -o jsonpath='{range .items[*].status.conditions[*]}{.type}={.status} ({.reason}){"\n"}{end}'
-k -n demo get eam -o jsonpath='{range .items[*].status.history[*]}{.direction} {.id} {.status} {.ecuIds}{.eccIds}{"\n"}{end}'
+k -n demo get eam -o jsonpath='{range .items[*].status.history[*]}{.direction} {.id} {.status}  ECUs: {.ecuIds}  ECCs: {.eccIds}{"\n"}{end}'
 
 say "the order of work, from the simulator's change orders (GET $SIM/_sim/state)"
 python3 - "$APP" "$(curl -fs "$SIM/_sim/state")" <<'PY'
