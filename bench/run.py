@@ -463,7 +463,7 @@ def replacement_report(calls, state, n, hosts, t0_ms):
             why.append(f"ScaleIn named {wrong}")
         if why:
             violations.append(f"{a}: " + "; ".join(why))
-        # Where the time went (only for apps whose replacement went the expected way).
+        # Where the time went (apps with both orders finished).
         if not (qas and sout and co_out and co_in and co_out[0].get("finishedAt") and co_in[0].get("finishedAt")):
             continue
         o_out, o_in = co_out[0], co_in[0]
@@ -1397,7 +1397,7 @@ def replace_section():
             f"| {r['_row']} | {f3(tl['startToFirstQuery'])} | {f3(tl['firstQueryToScaleOut'])} | {f3(tl['scaleOutRun'])} "
             f"| {f3(tl['scaleOutDoneToHealthyRead'])} | {f3(tl['healthyReadToScaleIn'])} | {f3(tl['scaleInRun'])} "
             f"| {f3(tl['scaleInDoneToSeen'])} | {f3(tl['scaleOutSentToScaleInDone'])} "
-            f"| {tl['pollsPerScaleOut']['mean']} / {tl['pollsPerScaleIn']['mean']} |"
+            f"| {fmt_r(tl['pollsPerScaleOut']['mean'])} / {fmt_r(tl['pollsPerScaleIn']['mean'])} |"
         )
     w("")
     yn = lambda ok: "met" if ok else "**not met**"  # noqa: E731
@@ -1438,7 +1438,12 @@ def write_report():
         results.append(r)
     results.sort(key=lambda r: r["_sort"])
     if not results:
-        print("no results in bench/results/", file=sys.stderr)
+        if not any(RESULTS.glob("replace-n*.json")):
+            print(f"no results in {RESULTS}", file=sys.stderr)
+            return
+        # Only replacement rows (e.g. a scratch results dir): that section alone.
+        BENCHMARKS_MD.write_text("\n".join(["# Benchmarks", "", *replace_section()]))
+        log(f"wrote {BENCHMARKS_MD} (replacement fleet only)")
         return
     machines = {json.dumps(r["machine"], sort_keys=True) for r in results}
     params = {json.dumps({k: v for k, v in r["params"].items()}, sort_keys=True) for r in results}
