@@ -1744,7 +1744,7 @@ def write_report():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("ns", nargs="*", type=int, help="fleet sizes (default 50 200)")
+    ap.add_argument("ns", nargs="*", type=int, help="fleet sizes (default 50 200; with --replace 200)")
     ap.add_argument("--bin", help="the release edas-operator binary")
     ap.add_argument("--cp-env", help="DIR/env written by hack/control-plane.sh start DIR")
     ap.add_argument("--sdk-python", help="the venv python from hack/python-sdk.sh")
@@ -1793,8 +1793,8 @@ def main():
     if args.peer != "skip" and not args.sdk_python and not args.replace:
         ap.error("--sdk-python is required unless --peer skip")
     if args.replace:
-        if args.hosts_per_app < 1 or args.clusters < 1:
-            ap.error("--hosts-per-app and --clusters must be at least 1")
+        if not 1 <= args.hosts_per_app <= 200 or args.clusters < 1:
+            ap.error("--hosts-per-app must be 1..200 (the CRD's member limit) and --clusters at least 1")
         args.peer = "skip"
     if args.rate_limit_share is not None:
         if not 0 < args.rate_limit_share <= 1:
@@ -1802,7 +1802,7 @@ def main():
         if not args.tag:
             # Keep a non-default share from overwriting the default row of the same N.
             args.tag = f"share{args.rate_limit_share:g}"
-    ns_list = args.ns or [50, 200]
+    ns_list = args.ns or ([200] if args.replace else [50, 200])
     env = load_env(args.cp_env)
     kube = Kube(env)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="edas-bench."))

@@ -27,7 +27,7 @@
 # The replacement fleet (issue 12): N apps each running k hosts, each resource declaring one of
 # them replaced by a free ECU of the same cluster (ScaleOut, new ECC healthy, then ScaleIn);
 # stored as bench/results/replace-n<N>.json, no peer:
-#   --replace                  this fleet instead of the removal fleet
+#   --replace                  this fleet instead of the removal fleet (default N: 200)
 #   --hosts-per-app K          hosts each app runs and declares, one replaced (default 2)
 #   --clusters C               clusterIds the apps share (default 1)
 #
