@@ -962,13 +962,13 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
             t_ms = int(t_ready * 1000)
             steady = analyse_calls(calls, t_from_ms=t_ms, t_to_ms=t_ms + args.steady_seconds * 1000)
             qas = steady["byAction"].get("QueryApplicationStatus", 0)
-            per_hour = qas * 3600 / args.steady_seconds
+            per_hour = qas * 3600 / max(args.steady_seconds, 1)
             budget = STEADY_SHARE * LIMIT_QAS * 60
             res["steady"] = {
                 "seconds": args.steady_seconds,
                 "calls": steady,
                 "qasPerHour": round(per_hour),
-                "allCallsPerHour": round(steady["total"] * 3600 / args.steady_seconds),
+                "allCallsPerHour": round(steady["total"] * 3600 / max(args.steady_seconds, 1)),
                 "budgetPerHour": round(budget),
                 "operatorPlannedPerHour": round(STEADY_SHARE * LIMIT_QAS * res["params"]["rateLimitShare"] * 60),
                 "withinBudget": per_hour <= budget and steady["throttled"] == 0,
