@@ -109,9 +109,19 @@ async fn e2e_rrsa_identity_converges_refreshes_through_rotation_and_names_an_exp
     );
 
     // Rotate the token every 6 s (each lives 20 s) while the sessions (12 s) expire and are
-    // refreshed, for 40 s: a refresh that did not re-read the file would meet an expired token.
+    // refreshed, for at least 40 s and until three refreshes were made (credentials are
+    // refreshed when a pass needs them, and passes come at the jittered resync, 5 to 15 s
+    // apart): a refresh that did not re-read the file would meet an expired token.
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(40) {
+    let oidc_calls = |calls: &[Value]| {
+        calls
+            .iter()
+            .filter(|c| c["action"] == "AssumeRoleWithOIDC")
+            .count()
+    };
+    while started.elapsed() < Duration::from_secs(40)
+        || (oidc_calls(&sim.calls().await) < 4 && started.elapsed() < Duration::from_secs(120))
+    {
         tokio::time::sleep(Duration::from_secs(6)).await;
         write_token(&token_file, &sim.mint_token(PROVIDER, 20).await);
         let o = cp.eam(&ns, "web");

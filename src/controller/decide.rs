@@ -868,7 +868,21 @@ impl<'a> Work<'a> {
             self.applied_without_order(&p);
             return None;
         }
-        self.prove_not_applied(&p, &unattributed)
+        let step = self.prove_not_applied(&p, &unattributed);
+        if step.is_none()
+            && let Pending::Out(_) = &p
+        {
+            // Proven not applied as a whole; any ECU that does run the app now (a partial
+            // apply) is awaited healthy like an order's.
+            let present: Vec<String> = p
+                .targets()
+                .iter()
+                .filter(|u| app.eccs.iter().any(|e| &e.ecu_id == *u))
+                .cloned()
+                .collect();
+            self.hold_added(&present, "");
+        }
+        step
     }
 
     fn mark_unknown(&mut self, p: &Pending, quiet: i32) {

@@ -220,9 +220,30 @@ pub struct Context {
     pub lookups: lookup::Lookups,
     /// Resources whose additions wait for the read that shows them healthy.
     awaiting: Mutex<std::collections::HashSet<String>>,
+    /// Passes under way that plan to send a ScaleOut, per lookup scope: no more start than
+    /// the ScaleOut budget has room for, so none reads the app for a call it cannot make.
+    scale_out_passes: Mutex<HashMap<String, usize>>,
     backoff: Mutex<HashMap<String, u32>>,
     /// Set once the calls recorded in status were counted against the budget.
     budget_seeded: tokio::sync::OnceCell<()>,
+}
+
+/// A pass under way that plans to send a ScaleOut ([`Context::scale_out_pass`]).
+pub struct ScaleOutPass<'a> {
+    ctx: &'a Context,
+    scope: String,
+}
+
+impl Drop for ScaleOutPass<'_> {
+    fn drop(&mut self) {
+        let mut passes = crate::lock(&self.ctx.scale_out_passes);
+        if let Some(n) = passes.get_mut(&self.scope) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                passes.remove(&self.scope);
+            }
+        }
+    }
 }
 
 /// A reconcile waits this long at most for the call budget while holding a worker; a longer
@@ -363,6 +384,21 @@ impl Context {
 
     pub fn awaiting_healthy_reads(&self) -> usize {
         crate::lock(&self.awaiting).len()
+    }
+
+    /// Start a pass that plans to send a ScaleOut if the budget's `room` is not taken by
+    /// passes already under way; the turn ends when the guard is dropped.
+    pub fn scale_out_pass(&self, scope: &str, room: usize) -> Option<ScaleOutPass<'_>> {
+        let mut passes = crate::lock(&self.scale_out_passes);
+        let n = passes.entry(scope.to_string()).or_default();
+        if *n >= room {
+            return None;
+        }
+        *n += 1;
+        Some(ScaleOutPass {
+            ctx: self,
+            scope: scope.to_string(),
+        })
     }
 
     /// Per-object exponential backoff with jitter (kube has none built in).
@@ -713,6 +749,7 @@ fn context(
             .then(|| leader::LeaseFence::from_args(args)),
         lookups: Default::default(),
         awaiting: Mutex::new(Default::default()),
+        scale_out_passes: Mutex::new(HashMap::new()),
         backoff: Mutex::new(HashMap::new()),
         budget_seeded: tokio::sync::OnceCell::new(),
     })

@@ -384,14 +384,18 @@ async fn preflight(
     Ok((api, format!("{identity}/{}", obj.spec.region_id)))
 }
 
-/// The last pass planned a ScaleOut it could not send for its rate budget, nothing has
-/// happened since (same generation, no order or intent), and the budget still says wait: how
-/// long, so the pass does not spend reads on a plan it cannot carry out yet.
-fn scale_out_turn(
+/// The last pass planned a ScaleOut it could not send for its rate budget and nothing has
+/// happened since (same generation, no order or intent): this pass goes only when the budget
+/// has room for one more ScaleOut that passes already under way have not taken (`Ok` with
+/// the turn, held until the pass ends), else `Err` with when to look again, so that no pass
+/// reads the app for a call it cannot make.
+fn scale_out_turn<'c>(
     old: &EdasAppMembershipStatus,
     generation: Option<i64>,
     api: &dyn EdasApi,
-) -> Option<Duration> {
+    ctx: &'c Context,
+    scope: &str,
+) -> Result<Option<super::ScaleOutPass<'c>>, Duration> {
     let waiting = conditions::get(&old.conditions, condition::SYNCED)
         .is_some_and(|c| c.reason == reason::WAITING_FOR_BUDGET);
     let quiet = old.pending_scale_in.is_none()
@@ -401,10 +405,16 @@ fn scale_out_turn(
             .as_ref()
             .is_none_or(|c| !crate::edas::CoStatus::from_code(c.status_code).is_unfinished());
     if !(waiting && quiet && old.observed_generation == generation) {
-        return None;
+        return Ok(None);
     }
-    let wait = api.budget_wait(crate::edas::Operation::ScaleOutApplication, 0);
-    (wait > super::BUDGET_WAIT_IN_LINE).then_some(wait)
+    let op = crate::edas::Operation::ScaleOutApplication;
+    let room = api.budget_room(op).unwrap_or(usize::MAX);
+    match ctx.scale_out_pass(scope, room) {
+        Some(turn) => Ok(Some(turn)),
+        // No room: until a call leaves the window. Room taken by passes under way: soon.
+        None if room == 0 => Err(api.budget_wait(op, 0).max(super::BUDGET_WAIT_IN_LINE)),
+        None => Err(Duration::from_secs(2)),
+    }
 }
 
 /// Whether the resource waits for the read that shows ECCs it added healthy: a ScaleOut of
@@ -460,8 +470,12 @@ async fn run(
         Ok(found) => found,
         Err((outcome, action)) => return Ok(End::plain(obj, outcome, action)),
     };
-    if let Some(wait) =
-        scale_out_turn(old, obj.meta().generation, &*api).or_else(|| planning_turn(old, ctx, &*api))
+    let turn = match scale_out_turn(old, obj.meta().generation, &*api, ctx, &scope) {
+        Ok(turn) => turn,
+        Err(wait) => return Err(Ended::Later(wait)),
+    };
+    if turn.is_none()
+        && let Some(wait) = planning_turn(old, ctx, &*api)
     {
         return Err(Ended::Later(wait));
     }

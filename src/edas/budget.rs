@@ -186,6 +186,19 @@ impl CallBudget {
         Err((oldest + WINDOW).saturating_duration_since(now))
     }
 
+    /// How many more calls of `op` fit in the window now (`None`: not limited).
+    pub fn room(&self, key_id: &str, op: Operation, now: Instant) -> Option<usize> {
+        let per_minute = self.config.effective_per_minute(op)?;
+        let mut windows = crate::lock(&self.windows);
+        Some(match windows.get_mut(&(key_id.to_string(), op)) {
+            Some(w) => {
+                w.advance(now);
+                w.allowed(per_minute).saturating_sub(w.sent.len())
+            }
+            None => (per_minute.floor() as usize).max(1),
+        })
+    }
+
     /// How long until one more call of `op` fits (zero: now), without taking it, when
     /// `keep` calls of the window are kept for others.
     pub fn wait_for(&self, key_id: &str, op: Operation, now: Instant, keep: usize) -> Duration {
@@ -365,6 +378,8 @@ mod tests {
         let op = Operation::ScaleOutApplication;
         let t0 = Instant::now();
         assert_eq!(b.wait_for("ak", op, t0, 0), Duration::ZERO);
+        assert_eq!(b.room("ak", op, t0), Some(36));
+        assert_eq!(b.room("ak", Operation::ScaleInApplication, t0), None);
         // 40/min at share 0.9: 36 fit.
         for i in 0..36 {
             assert_eq!(b.wait_for("ak", op, t0, 0), Duration::ZERO, "call {i}");
@@ -372,6 +387,7 @@ mod tests {
         }
         let wait = b.wait_for("ak", op, t0, 0);
         assert_eq!(wait, WINDOW);
+        assert_eq!(b.room("ak", op, t0), Some(0));
         assert_eq!(b.try_take("ak", op, t0), Err(wait), "peeking took nothing");
         assert_eq!(b.wait_for("ak", op, t0 + WINDOW, 0), Duration::ZERO);
         // Keeping 10 of the 36 for others: the 27th call waits, the 26th would not.

@@ -712,6 +712,12 @@ impl super::operations::Transport for EdasClient {
         redact_text(text, &self.secrets())
     }
 
+    fn budget_room(&self, op: Operation) -> Option<usize> {
+        self.budget
+            .as_ref()
+            .and_then(|b| b.room(self.budget_key(), op, Instant::now()))
+    }
+
     fn budget_wait(&self, op: Operation, keep: usize) -> Duration {
         self.budget.as_ref().map_or(Duration::ZERO, |b| {
             b.wait_for(self.budget_key(), op, Instant::now(), keep)

@@ -448,6 +448,8 @@ pub trait EdasApi: Send + Sync {
     /// `keep` calls of the window for others. A mutation waits in line for its budget; the
     /// driver asks first so that no intent is recorded for a call that would wait long.
     fn budget_wait(&self, op: Operation, keep: usize) -> std::time::Duration;
+    /// How many more calls of `op` the call budget allows now (`None`: not limited).
+    fn budget_room(&self, op: Operation) -> Option<usize>;
     async fn get_application(&self, app_id: &str) -> Result<ApplicationSummary>;
     async fn continue_pipeline(&self, pipeline_id: &str, confirm: bool) -> Result<()>;
     async fn abort_change_order(&self, change_order_id: &str) -> Result<()>;

@@ -29,6 +29,11 @@ pub trait Transport: Send + Sync {
         text.to_string()
     }
 
+    /// How many more calls of `op` the call budget allows now (`None`: not limited).
+    fn budget_room(&self, _op: Operation) -> Option<usize> {
+        None
+    }
+
     /// How long the call budget would hold a call of `op` now (zero: none, or it fits),
     /// keeping `keep` calls of the window for others.
     fn budget_wait(&self, _op: Operation, _keep: usize) -> std::time::Duration {
@@ -186,6 +191,10 @@ impl<C: Transport> EdasApi for C {
 
     fn budget_wait(&self, op: Operation, keep: usize) -> std::time::Duration {
         Transport::budget_wait(self, op, keep)
+    }
+
+    fn budget_room(&self, op: Operation) -> Option<usize> {
+        Transport::budget_room(self, op)
     }
 
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {
