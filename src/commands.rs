@@ -20,7 +20,12 @@ pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let client = args.edas.env_client(&obj.spec.region_id).await?;
     let app = client.query_application_status(&obj.spec.app_id).await?;
-    let plan = crate::controller::plan::compute(&obj.spec, &app);
+    let mut plan = crate::controller::plan::compute(&obj.spec, &app, None);
+    if plan.needs_ecus.is_some() {
+        let ecus = client.list_scale_out_ecus(&obj.spec.app_id, None).await?;
+        let free = crate::controller::plan::FreeEcus { ecus, fresh: true };
+        plan = crate::controller::plan::compute(&obj.spec, &app, Some(&free));
+    }
     if args.output == "json" {
         println!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(());
@@ -44,11 +49,42 @@ pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
             e.ecc_id, e.ecu_id, e.instance_id, e.ip, e.app_state, e.task_state
         );
     }
+    for a in &plan.to_add {
+        println!("  add    {} on free ECU {}", a.member, a.ecu_id);
+    }
     for m in &plan.missing {
-        println!("  missing {m} (declared, not running the app; the operator does not add ECCs)");
+        let why = if obj.spec.scale_out.enabled {
+            "named by eccId, which exists only once the instance runs: cannot be added"
+        } else {
+            "spec.scaleOut.enabled is false: not added"
+        };
+        println!("  missing {m} (declared, not running the app; {why})");
+    }
+    for why in &plan.unaddable {
+        println!("  cannot add: {why}");
+    }
+    if !plan.unaddable.is_empty() {
+        println!("plan: nothing is added or removed until the spec changes");
+        return Ok(());
+    }
+    if plan.to_add.is_empty() {
+        println!("plan: nothing to add");
+    } else {
+        println!(
+            "plan: add {} host(s) with ScaleOut in change orders of at most {}, first: {}",
+            plan.to_add.len(),
+            obj.spec.scale_out.max_per_change_order,
+            plan.add_batch.join(",")
+        );
     }
     if plan.to_remove.is_empty() {
         println!("plan: nothing to remove");
+    } else if !plan.to_add.is_empty() {
+        println!(
+            "plan: then remove {} ECC(s) ({}), once every added host runs the app healthy",
+            plan.to_remove.len(),
+            plan.to_remove.join(",")
+        );
     } else {
         println!(
             "plan: remove {} ECC(s) in change orders of at most {}{}",

@@ -15,7 +15,9 @@ pub const HISTORY_LIMIT: usize = 10;
 pub const MAX_MEMBERS: usize = 200;
 
 /// Declares which ECCs (application instances, one per ECS host) an EDAS application should
-/// run on. The operator removes the others with ScaleInApplication, one change order at a time.
+/// run on. The operator adds the declared hosts that do not run it with ScaleOutApplication,
+/// waits until they are healthy, then removes the others with ScaleInApplication, one change
+/// order at a time.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "edas.operators.dev",
@@ -43,8 +45,9 @@ pub struct EdasAppMembershipSpec {
     #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9-]+$"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("regionId is immutable"))]
     pub region_id: String,
-    /// The desired set of ECCs. Each entry names one ECC by exactly one of eccId, instanceId
-    /// (ECS instance id) or ip. ECCs of the app not named here are removed.
+    /// The desired set of ECCs. Each entry names one host or ECC by exactly one of eccId,
+    /// instanceId (ECS instance id), ip or ecuId. ECCs of the app not named here are removed;
+    /// hosts named by instanceId, ip or ecuId that do not run the app are added (see scaleOut).
     #[serde(default)]
     #[schemars(length(max = 200))]
     #[x_kube(validation = Rule::new("self.all(m, self.exists_one(n, n == m))").message("members must not name the same ECC twice"))]
@@ -60,6 +63,9 @@ pub struct EdasAppMembershipSpec {
     /// How removals are made.
     #[serde(default)]
     pub scale_in: ScaleInPolicy,
+    /// How additions are made.
+    #[serde(default)]
+    pub scale_out: ScaleOutPolicy,
     /// How long a change order may run before it is reported as stuck: a duration such as 30m
     /// or 1h (units ms, s, m, h). Default 30m.
     #[serde(default = "default_timeout")]
@@ -71,12 +77,13 @@ fn default_timeout() -> String {
     "30m".into()
 }
 
-/// One ECC, named by exactly one identifier.
+/// One ECC or host, named by exactly one identifier.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.eccId), has(self.instanceId), has(self.ip)].filter(x, x).size() == 1").message("a member names exactly one of eccId, instanceId or ip"))]
+#[x_kube(validation = Rule::new("[has(self.eccId), has(self.instanceId), has(self.ip), has(self.ecuId)].filter(x, x).size() == 1").message("a member names exactly one of eccId, instanceId, ip or ecuId"))]
 pub struct Member {
-    /// ECC id (from QueryApplicationStatus).
+    /// ECC id (from QueryApplicationStatus). An ECC id exists only once the instance runs,
+    /// so a member named this way is never added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub ecc_id: Option<String>,
@@ -88,14 +95,26 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     pub ip: Option<String>,
+    /// ECU id (the host as EDAS knows it, from ListScaleOutEcu or QueryApplicationStatus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub ecu_id: Option<String>,
+}
+
+impl Member {
+    /// Named by a host (instanceId, ip or ecuId), so it can be added with ScaleOut.
+    pub fn is_addable(&self) -> bool {
+        self.ecc_id.is_none()
+    }
 }
 
 impl std::fmt::Display for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (&self.ecc_id, &self.instance_id, &self.ip) {
-            (Some(e), _, _) => write!(f, "eccId={e}"),
-            (_, Some(i), _) => write!(f, "instanceId={i}"),
-            (_, _, Some(ip)) => write!(f, "ip={ip}"),
+        match (&self.ecc_id, &self.instance_id, &self.ip, &self.ecu_id) {
+            (Some(e), _, _, _) => write!(f, "eccId={e}"),
+            (_, Some(i), _, _) => write!(f, "instanceId={i}"),
+            (_, _, Some(ip), _) => write!(f, "ip={ip}"),
+            (_, _, _, Some(u)) => write!(f, "ecuId={u}"),
             _ => f.write_str("<empty member>"),
         }
     }
@@ -140,6 +159,38 @@ fn default_min_remaining() -> i32 {
     1
 }
 
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleOutPolicy {
+    /// Add declared hosts that do not run the app (default true). False keeps remove-only
+    /// behaviour: such members are reported as MembersMissing.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The deploy group new instances join: a group name or id. Default: the app's default
+    /// group (GroupType 0 in ListDeployGroup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub deploy_group: Option<String>,
+    /// At most this many hosts per ScaleOut change order (1 to 50). Default 5.
+    #[serde(default = "default_max_per_co")]
+    #[schemars(range(min = 1, max = 50))]
+    pub max_per_change_order: i32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for ScaleOutPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            deploy_group: None,
+            max_per_change_order: default_max_per_co(),
+        }
+    }
+}
+
 impl Default for ScaleInPolicy {
     fn default() -> Self {
         Self {
@@ -176,6 +227,9 @@ pub struct EdasAppMembershipStatus {
     /// a restarted operator observes before it sends anything again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_scale_in: Option<PendingScaleIn>,
+    /// A scale-out the operator is about to send or has sent without an answer yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_scale_out: Option<PendingScaleOut>,
     /// The change order being followed (or the last one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_order: Option<ChangeOrderStatus>,
@@ -188,6 +242,10 @@ pub struct EdasAppMembershipStatus {
     /// Removals not yet observed in EDAS's answers (read-after-write lag, forced removals).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removals: Vec<RemovalRecord>,
+    /// Hosts an order of ours added, until an observation shows each one's ECC healthy. No
+    /// removal is sent while any is listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additions: Vec<AdditionRecord>,
     /// A change order of ours that a person aborted; the resource is Stalled until the spec
     /// changes or the retry annotation names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -274,9 +332,15 @@ pub struct PlanStatus {
     /// ECC ids present but not declared.
     #[serde(default)]
     pub to_remove: Vec<String>,
-    /// Declared members not present (reported, not acted on).
+    /// Declared members not running the app and not being added.
     #[serde(default)]
     pub missing: Vec<String>,
+    /// Declared hosts to add, each with the ECU it resolved to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_add: Vec<PlannedAddition>,
+    /// The ECU ids of the next ScaleOut change order (sent before any removal).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_add_batch: Vec<String>,
     /// The ECC ids of the next change order.
     #[serde(default)]
     pub next_batch: Vec<String>,
@@ -304,6 +368,51 @@ pub struct PendingScaleIn {
     /// The metadata.generation of the spec the batch was planned for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
+}
+
+/// A declared host to add and the free ECU it resolved to.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedAddition {
+    /// The member as declared, e.g. instanceId=i-abc.
+    pub member: String,
+    /// The free ECU of the app's cluster it names (ListScaleOutEcu).
+    pub ecu_id: String,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingScaleOut {
+    /// The ECUs the ScaleOut names.
+    pub ecu_ids: Vec<String>,
+    /// The deploy group id it names.
+    pub deploy_group: String,
+    /// When the intent was recorded, before the call (RFC 3339).
+    pub started_at: String,
+    /// Set when the call's outcome was unknown and the operator is observing before acting.
+    #[serde(default)]
+    pub outcome_unknown: bool,
+    /// Observations after the quiet window that saw no order for these ECUs and no ECC on
+    /// them; at two, the call is known not to have been applied.
+    #[serde(default)]
+    pub quiet_observations: i32,
+    /// The metadata.generation of the spec the batch was planned for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+/// Hosts a ScaleOut order of ours added, not yet observed running the app healthy.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionRecord {
+    /// The ECUs the order named.
+    pub ecu_ids: Vec<String>,
+    /// The change order that added them; empty when the ECCs were observed without one.
+    #[serde(default)]
+    pub change_order_id: String,
+    /// When the order was seen to end (RFC 3339); the new ECCs must be healthy within
+    /// changeOrderTimeout of it.
+    pub at: String,
 }
 
 /// ECCs that a change order of ours (or a forced ScaleIn) removed, not yet observed absent.
@@ -359,9 +468,15 @@ pub struct ChangeOrderStatus {
     /// "<status> <id>" for `kubectl get`.
     #[serde(default)]
     pub summary: String,
-    /// The ECCs the order acts on.
+    /// ScaleIn or ScaleOut, for orders of ours.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub direction: String,
+    /// The ECCs the order acts on (ScaleIn).
     #[serde(default)]
     pub ecc_ids: Vec<String>,
+    /// The ECUs the order adds (ScaleOut).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecu_ids: Vec<String>,
     /// Made by this operator (pop) or someone else (console).
     #[serde(default)]
     pub source: String,
@@ -434,6 +549,20 @@ pub mod reason {
     pub const CHANGE_ORDER_STARTED: &str = "ChangeOrderStarted";
     pub const CHANGE_ORDER_ABORTED: &str = "ChangeOrderAborted";
     pub const FORCED_SCALE_IN: &str = "ForcedScaleIn";
+    /// A declared host resolves to no free ECU of the app's cluster, or to more than one.
+    pub const MEMBER_NOT_ADDABLE: &str = "MemberNotAddable";
+    /// Added ECCs are not healthy yet: no removal is sent.
+    pub const WAITING_FOR_NEW_MEMBERS: &str = "WaitingForNewMembers";
+    /// An added ECC did not become healthy within changeOrderTimeout: removals stopped.
+    pub const NEW_MEMBER_UNHEALTHY: &str = "NewMemberUnhealthy";
+    /// EDAS refused a ScaleOut (not applied); retried with backoff.
+    pub const SCALE_OUT_REFUSED: &str = "ScaleOutRefused";
+}
+
+/// [`ChangeOrderStatus::direction`] values.
+pub mod direction {
+    pub const SCALE_IN: &str = "ScaleIn";
+    pub const SCALE_OUT: &str = "ScaleOut";
 }
 
 pub fn crd_yaml() -> anyhow::Result<String> {
@@ -482,13 +611,13 @@ impl EdasAppMembershipSpec {
             return Err(format!("spec.members: at most {MAX_MEMBERS} entries"));
         }
         for (i, m) in self.members.iter().enumerate() {
-            let n = [&m.ecc_id, &m.instance_id, &m.ip]
+            let n = [&m.ecc_id, &m.instance_id, &m.ip, &m.ecu_id]
                 .iter()
                 .filter(|x| x.as_ref().is_some_and(|s| !s.is_empty()))
                 .count();
             if n != 1 {
                 return Err(format!(
-                    "spec.members[{i}]: a member names exactly one of eccId, instanceId or ip"
+                    "spec.members[{i}]: a member names exactly one of eccId, instanceId, ip or ecuId"
                 ));
             }
             if self.members[..i].contains(m) {
@@ -497,6 +626,17 @@ impl EdasAppMembershipSpec {
         }
         if !(1..=50).contains(&self.scale_in.max_per_change_order) {
             return Err("spec.scaleIn.maxPerChangeOrder: must be between 1 and 50".into());
+        }
+        if !(1..=50).contains(&self.scale_out.max_per_change_order) {
+            return Err("spec.scaleOut.maxPerChangeOrder: must be between 1 and 50".into());
+        }
+        if self
+            .scale_out
+            .deploy_group
+            .as_deref()
+            .is_some_and(|g| g.trim().is_empty())
+        {
+            return Err("spec.scaleOut.deployGroup: must not be empty when set".into());
         }
         if self.scale_in.min_remaining < 0 {
             return Err("spec.scaleIn.minRemaining: must be 0 or more".into());
@@ -545,7 +685,7 @@ mod tests {
         assert!(
             schema["properties"]["spec"]["properties"]["members"]["items"]["properties"]
                 .as_object()
-                .is_some_and(|m| m.len() == 3)
+                .is_some_and(|m| m.len() == 4)
         );
     }
 
@@ -555,7 +695,7 @@ mod tests {
     fn crd_carries_cel_rules_and_printer_columns() {
         let y = crd_yaml().unwrap();
         assert!(y.contains("appId is immutable"));
-        assert!(y.contains("a member names exactly one of eccId, instanceId or ip"));
+        assert!(y.contains("a member names exactly one of eccId, instanceId, ip or ecuId"));
         assert!(y.contains("members must not name the same ECC twice"));
         assert!(y.contains("name: Change-Order"));
         assert!(y.contains("- eam"));
@@ -569,6 +709,9 @@ mod tests {
         assert_eq!(s.scale_in.max_per_change_order, 5);
         assert_eq!(s.scale_in.min_remaining, 1);
         assert!(!s.scale_in.force);
+        assert!(s.scale_out.enabled);
+        assert_eq!(s.scale_out.max_per_change_order, 5);
+        assert_eq!(s.scale_out.deploy_group, None);
         assert_eq!(s.change_order_timeout().unwrap().as_secs(), 1800);
     }
 

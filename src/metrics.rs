@@ -35,6 +35,13 @@ pub struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChangeOrderLabels {
+    /// ScaleIn or ScaleOut.
+    pub direction: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReadyLabel {
     pub ready: String,
 }
@@ -46,7 +53,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub edas_calls: Family<CallLabels, Counter>,
     pub edas_call_duration: Family<OperationLabel, Histogram>,
-    pub change_orders: Family<ResultLabel, Counter>,
+    pub change_orders: Family<ChangeOrderLabels, Counter>,
     pub resources: Family<ReadyLabel, Gauge>,
     /// Ready state per object key, to keep `resources` exact.
     ready_by_object: Mutex<HashMap<String, &'static str>>,
@@ -93,10 +100,10 @@ impl Metrics {
             "Latency of EDAS API calls, by operation",
             edas_call_duration.clone(),
         );
-        let change_orders = Family::<ResultLabel, Counter>::default();
+        let change_orders = Family::<ChangeOrderLabels, Counter>::default();
         registry.register(
             "change_orders",
-            "Change orders, by result (started, succeeded, failed, adopted, forced)",
+            "Change orders, by direction (ScaleIn, ScaleOut) and result (started, succeeded, failed, aborted, adopted, forced)",
             change_orders.clone(),
         );
         let resources = Family::<ReadyLabel, Gauge>::default();
@@ -125,9 +132,10 @@ impl Metrics {
         out
     }
 
-    pub fn change_order(&self, result: &str) {
+    pub fn change_order(&self, direction: &str, result: &str) {
         self.change_orders
-            .get_or_create(&ResultLabel {
+            .get_or_create(&ChangeOrderLabels {
+                direction: direction.into(),
                 result: result.into(),
             })
             .inc();

@@ -279,6 +279,10 @@ impl Model {
                 };
                 obs.orders.insert(id.clone(), r);
             }
+            // Members are named by eccId here: nothing is ever added.
+            Need::ScaleOutEcus { .. } | Need::DeployGroups => {
+                panic!("a plan of eccId members asked for {need:?}")
+            }
         }
     }
 
@@ -475,7 +479,7 @@ fn run(n_eccs: usize, declared: usize, min: i32, max: i32, force: bool, events: 
         last = Some(verdict.outcome.clone());
         let verdict = match verdict.send.clone() {
             Some(s) => {
-                let r = m.receive(&s.ecc_ids, &spec);
+                let r = m.receive(s.targets(), &spec);
                 after_send(verdict, r, m.now)
             }
             None => verdict,

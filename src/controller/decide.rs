@@ -1,7 +1,8 @@
 //! PURE: the change-order state machine. `decide` looks at the recorded status and what was
 //! read from EDAS in this pass, and either asks for one more read ([`Need`]) or returns a
-//! [`Verdict`]: the new status, the outcome the conditions tell, at most one ScaleIn to send,
-//! when to look again, and the events to publish. `after_send` folds the ScaleIn's answer in.
+//! [`Verdict`]: the new status, the outcome the conditions tell, at most one ScaleIn or
+//! ScaleOut to send, when to look again, and the events to publish. `after_send` folds its
+//! answer in.
 //! Every decision that can remove capacity is made here and nowhere else; the driver in
 //! `reconcile.rs` only fetches what is asked for and carries the verdict out.
 //!
@@ -11,22 +12,26 @@
 //!    Ready rests on that outcome (no read after it; the resync confirms by observing);
 //! 2. settle a ScaleIn whose answer was never recorded (adopt its order by its targets, or
 //!    prove after a quiet window that it was not applied);
-//! 3. observe the app (rows deduplicated) and plan;
-//! 4. gates: incomplete observation, converged, Observe, aborted by a person, removals that
+//!    (the same for a ScaleOut: adopt its order by its ECUs, or see its ECCs, or prove it
+//!    was not applied);
+//! 3. observe the app (rows deduplicated) and plan both directions (hosts to add are
+//!    resolved against the cluster's free ECUs, ListScaleOutEcu);
+//! 4. gates: incomplete observation, hosts that cannot be added, added ECCs not yet healthy
+//!    (no removal before they are), converged, Observe, aborted by a person, removals that
 //!    reads do not show yet, failure backoff, minRemaining, any unfinished order on the app;
-//! 5. send one batch, with its intent recorded first.
+//! 5. send one batch, with its intent recorded first: additions before removals.
 
 use super::conditions::Outcome;
 use super::events::Note;
-use super::plan::{self, Plan};
+use super::plan::{self, EcuNeed, FreeEcus, Plan};
 use super::status::{co_from_detail, co_from_summary, parse_rfc3339_ms, push_history, rfc3339};
 use super::timing::{self, Policy};
 use crate::crd::{
-    AbortedOrder, ChangeOrderStatus, EdasAppMembershipSpec, EdasAppMembershipStatus,
-    ManagementPolicy, PendingScaleIn, RETRY_ANNOTATION, ReadyBasis, RemovalRecord, condition,
-    ready_basis, reason,
+    AbortedOrder, AdditionRecord, ChangeOrderStatus, EdasAppMembershipSpec,
+    EdasAppMembershipStatus, ManagementPolicy, PendingScaleIn, PendingScaleOut, RETRY_ANNOTATION,
+    ReadyBasis, RemovalRecord, condition, direction, ready_basis, reason,
 };
-use crate::edas::{AppStatus, ChangeOrderDetail, ChangeOrderSummary, CoStatus, wire};
+use crate::edas::{AppStatus, ChangeOrderDetail, ChangeOrderSummary, CoStatus, DeployGroup, wire};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -58,6 +63,10 @@ pub struct Observation {
     pub orders: BTreeMap<String, OrderRead>,
     pub recent: Option<Vec<ChangeOrderSummary>>,
     pub app: Option<AppStatus>,
+    /// ListScaleOutEcu of the app's cluster (possibly from the driver's cache).
+    pub free_ecus: Option<FreeEcus>,
+    /// ListDeployGroup of the app.
+    pub groups: Option<Vec<DeployGroup>>,
 }
 
 /// One more read the decision needs.
@@ -69,6 +78,10 @@ pub enum Need {
     RecentOrders,
     /// QueryApplicationStatus of the app.
     App,
+    /// ListScaleOutEcu of the app's cluster; `fresh`: read in this pass, not from a cache.
+    ScaleOutEcus { fresh: bool },
+    /// ListDeployGroup of the app.
+    DeployGroups,
 }
 
 /// When to look again.
@@ -83,11 +96,36 @@ pub enum Requeue {
     FirstPoll(usize),
 }
 
-/// A ScaleIn to send once, its intent already in the verdict's status.
+/// A change order to ask for once, its intent already in the verdict's status.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Send {
-    pub ecc_ids: Vec<String>,
-    pub force: bool,
+pub enum Send {
+    ScaleIn {
+        ecc_ids: Vec<String>,
+        force: bool,
+    },
+    ScaleOut {
+        ecu_ids: Vec<String>,
+        deploy_group: String,
+        /// The members the ECUs stand for, as declared (for events).
+        members: Vec<String>,
+    },
+}
+
+impl Send {
+    pub fn direction(&self) -> &'static str {
+        match self {
+            Send::ScaleIn { .. } => direction::SCALE_IN,
+            Send::ScaleOut { .. } => direction::SCALE_OUT,
+        }
+    }
+
+    /// What the order names: ECC ids (ScaleIn) or ECU ids (ScaleOut).
+    pub fn targets(&self) -> &[String] {
+        match self {
+            Send::ScaleIn { ecc_ids, .. } => ecc_ids,
+            Send::ScaleOut { ecu_ids, .. } => ecu_ids,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -97,9 +135,9 @@ pub struct Verdict {
     pub send: Option<Send>,
     pub requeue: Requeue,
     pub notes: Vec<Note>,
-    /// `edas_operator_change_orders_total` outcomes: started, succeeded, failed, aborted,
-    /// adopted, forced.
-    pub counters: Vec<&'static str>,
+    /// `edas_operator_change_orders_total` (direction, result): result is started,
+    /// succeeded, failed, aborted, adopted or forced.
+    pub counters: Vec<(&'static str, &'static str)>,
     /// (seconds, ECCs, polls) of an order of ours that succeeded, to learn the first poll.
     pub learned: Option<(f64, usize, i64)>,
 }
@@ -121,6 +159,9 @@ pub enum SendResult {
     Unknown(String),
     /// EDAS refused it because an order holds the app (601): not applied.
     InProgress(String),
+    /// EDAS refused a ScaleOut with a business error (601: the ECU cannot take the app, the
+    /// group does not exist, ...): not applied.
+    Refused(String),
 }
 
 pub fn decide(input: &Input<'_>, obs: &Observation) -> Step {
@@ -138,26 +179,37 @@ pub fn decide(input: &Input<'_>, obs: &Observation) -> Step {
         return Step::Need(Need::App);
     };
     let app = plan::dedupe(raw);
-    let plan = plan::compute(input.spec, &app);
+    let plan = plan::compute(input.spec, &app, obs.free_ecus.as_ref());
+    if let Some(need) = plan.needs_ecus {
+        return Step::Need(Need::ScaleOutEcus {
+            fresh: need == EcuNeed::Fresh,
+        });
+    }
     super::status::record_observation(&mut w.st, &app, &plan, input.spec.members.len(), input.now);
     w.forget_absent(&app);
-    if let Some(step) = w.gates(&plan, obs) {
+    if let Some(step) = w.gates(&plan, &app, obs) {
         return step;
     }
-    w.send(&plan)
+    w.send(&plan, obs)
 }
 
 /// Fold the ScaleIn's answer into the verdict that asked for it.
 pub fn after_send(mut v: Verdict, result: SendResult, now: i64) -> Verdict {
-    let send = v.send.take().unwrap_or(Send {
-        ecc_ids: Vec::new(),
-        force: false,
-    });
+    let Some(send) = v.send.take() else {
+        return v;
+    };
+    let noun = match &send {
+        Send::ScaleIn { .. } => "scale-in",
+        Send::ScaleOut { .. } => "scale-out",
+    };
     match result {
         SendResult::Created(id) => order_started(&mut v, &send, id, now),
-        SendResult::Forced => forced_accepted(&mut v, &send, now),
+        SendResult::Forced => forced_accepted(&mut v, send.targets(), now),
         SendResult::Unknown(msg) => {
             if let Some(p) = v.status.pending_scale_in.as_mut() {
+                p.outcome_unknown = true;
+            }
+            if let Some(p) = v.status.pending_scale_out.as_mut() {
                 p.outcome_unknown = true;
             }
             v.outcome = Outcome::OutcomeUnknown(format!(
@@ -167,7 +219,23 @@ pub fn after_send(mut v: Verdict, result: SendResult, now: i64) -> Verdict {
         }
         SendResult::InProgress(msg) => {
             v.status.pending_scale_in = None;
-            v.outcome = Outcome::ForeignChangeOrder(format!("EDAS refused the scale-in: {msg}"));
+            v.status.pending_scale_out = None;
+            v.outcome = Outcome::ForeignChangeOrder(format!("EDAS refused the {noun}: {msg}"));
+            v.requeue = Requeue::Backoff(timing::FOREIGN_POLL);
+        }
+        SendResult::Refused(msg) => {
+            v.status.pending_scale_in = None;
+            v.status.pending_scale_out = None;
+            let who = match &send {
+                Send::ScaleOut {
+                    ecu_ids, members, ..
+                } => format!("{} (ECU {})", members.join(", "), ecu_ids.join(",")),
+                Send::ScaleIn { ecc_ids, .. } => ecc_ids.join(","),
+            };
+            v.outcome = Outcome::Transient {
+                reason: reason::SCALE_OUT_REFUSED,
+                message: format!("EDAS refused to add {who}; nothing was changed: {msg}"),
+            };
             v.requeue = Requeue::Backoff(timing::FOREIGN_POLL);
         }
     }
@@ -175,47 +243,75 @@ pub fn after_send(mut v: Verdict, result: SendResult, now: i64) -> Verdict {
 }
 
 fn order_started(v: &mut Verdict, send: &Send, id: String, now: i64) {
-    let eccs = send.ecc_ids.join(",");
+    let dir = send.direction();
     let generation = v
         .status
         .pending_scale_in
         .as_ref()
-        .and_then(|p| p.generation);
-    v.status.change_order = Some(ChangeOrderStatus {
+        .and_then(|p| p.generation)
+        .or(v
+            .status
+            .pending_scale_out
+            .as_ref()
+            .and_then(|p| p.generation));
+    let mut co = ChangeOrderStatus {
         id: id.clone(),
         ours: true,
         status: CoStatus::Ready.name(),
         status_code: CoStatus::Ready.code(),
         summary: format!("{} {id}", CoStatus::Ready.name()),
-        ecc_ids: send.ecc_ids.clone(),
+        direction: dir.into(),
         source: "pop".into(),
-        co_type: "CoScaleIn".into(),
+        co_type: format!("Co{dir}"),
         created_at: Some(rfc3339(now)),
         generation,
         ..Default::default()
-    });
+    };
+    let (started, running) = match send {
+        Send::ScaleIn { ecc_ids, .. } => {
+            co.ecc_ids = ecc_ids.clone();
+            let eccs = ecc_ids.join(",");
+            (
+                format!("ScaleInApplication {id} removes {eccs}"),
+                format!("change order {id} started for ECCs {eccs}"),
+            )
+        }
+        Send::ScaleOut {
+            ecu_ids,
+            deploy_group,
+            members,
+        } => {
+            co.ecu_ids = ecu_ids.clone();
+            let ecus = ecu_ids.join(",");
+            (
+                format!(
+                    "ScaleOutApplication {id} adds ECU(s) {ecus} ({}) into group {deploy_group}",
+                    members.join(", ")
+                ),
+                format!("change order {id} started to add ECUs {ecus}"),
+            )
+        }
+    };
+    v.status.change_order = Some(co);
     v.status.pending_scale_in = None;
-    v.counters.push("started");
-    v.notes.push(
-        Note::normal(
-            reason::CHANGE_ORDER_STARTED,
-            format!("ScaleInApplication {id} removes {eccs}"),
-        )
-        .about(id.clone()),
-    );
-    v.outcome = Outcome::ChangeOrderRunning(format!("change order {id} started for ECCs {eccs}"));
-    v.requeue = Requeue::FirstPoll(send.ecc_ids.len());
+    v.status.pending_scale_out = None;
+    v.counters.push((dir, "started"));
+    v.notes
+        .push(Note::normal(reason::CHANGE_ORDER_STARTED, started).about(id.clone()));
+    v.outcome = Outcome::ChangeOrderRunning(running);
+    v.requeue = Requeue::FirstPoll(send.targets().len());
 }
 
-fn forced_accepted(v: &mut Verdict, send: &Send, now: i64) {
-    let eccs = send.ecc_ids.join(",");
+fn forced_accepted(v: &mut Verdict, ecc_ids: &[String], now: i64) {
+    let eccs = ecc_ids.join(",");
     let at = rfc3339(now);
     let co = ChangeOrderStatus {
         ours: true,
         status: "Forced".into(),
         status_code: CoStatus::Succeeded.code(),
         summary: "Forced".into(),
-        ecc_ids: send.ecc_ids.clone(),
+        direction: direction::SCALE_IN.into(),
+        ecc_ids: ecc_ids.to_vec(),
         source: "pop".into(),
         co_type: "CoScaleIn".into(),
         created_at: Some(at.clone()),
@@ -227,13 +323,13 @@ fn forced_accepted(v: &mut Verdict, send: &Send, now: i64) {
     push_history(&mut v.status, co);
     v.status.pending_scale_in = None;
     v.status.removals.push(RemovalRecord {
-        ecc_ids: send.ecc_ids.clone(),
+        ecc_ids: ecc_ids.to_vec(),
         change_order_id: String::new(),
         forced: true,
         at: at.clone(),
         unconfirmed: false,
     });
-    v.counters.push("forced");
+    v.counters.push((direction::SCALE_IN, "forced"));
     v.notes.push(
         Note::normal(
             reason::FORCED_SCALE_IN,
@@ -249,8 +345,73 @@ fn forced_accepted(v: &mut Verdict, send: &Send, now: i64) {
 
 /// A scale-in order, by its type code or label.
 pub fn is_scale_in(o: &ChangeOrderSummary) -> bool {
-    let t = format!("{} {}", o.co_type_code, o.co_type).to_ascii_lowercase();
-    t.contains("scalein") || t.contains("scale in") || t.contains("scale_in")
+    type_is(&format!("{} {}", o.co_type_code, o.co_type), "in")
+}
+
+/// A scale-out order, by its type code or label.
+pub fn is_scale_out(o: &ChangeOrderSummary) -> bool {
+    type_is(&format!("{} {}", o.co_type_code, o.co_type), "out")
+}
+
+/// The order type names this direction ("in" or "out"): CoScaleIn, "Scale In", scale_in.
+pub fn type_is(t: &str, dir: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    ["scale", "scale ", "scale_"]
+        .iter()
+        .any(|p| t.contains(&format!("{p}{dir}")))
+}
+
+/// A ScaleIn or ScaleOut recorded before its answer, seen the same way by `settle`.
+#[derive(Clone, Debug)]
+enum Pending {
+    In(PendingScaleIn),
+    Out(PendingScaleOut),
+}
+
+impl Pending {
+    fn targets(&self) -> &[String] {
+        match self {
+            Pending::In(p) => &p.ecc_ids,
+            Pending::Out(p) => &p.ecu_ids,
+        }
+    }
+    fn started_at(&self) -> &str {
+        match self {
+            Pending::In(p) => &p.started_at,
+            Pending::Out(p) => &p.started_at,
+        }
+    }
+    fn quiet_observations(&self) -> i32 {
+        match self {
+            Pending::In(p) => p.quiet_observations,
+            Pending::Out(p) => p.quiet_observations,
+        }
+    }
+    fn generation(&self) -> Option<i64> {
+        match self {
+            Pending::In(p) => p.generation,
+            Pending::Out(p) => p.generation,
+        }
+    }
+    fn direction(&self) -> &'static str {
+        match self {
+            Pending::In(_) => direction::SCALE_IN,
+            Pending::Out(_) => direction::SCALE_OUT,
+        }
+    }
+    /// "ScaleIn of a,b" / "ScaleOut of ECU(s) u1".
+    fn what(&self) -> String {
+        match self {
+            Pending::In(p) => format!("ScaleIn of {}", p.ecc_ids.join(",")),
+            Pending::Out(p) => format!("ScaleOut of ECU(s) {}", p.ecu_ids.join(",")),
+        }
+    }
+    fn matches(&self, o: &ChangeOrderSummary) -> bool {
+        match self {
+            Pending::In(_) => is_scale_in(o),
+            Pending::Out(_) => is_scale_out(o),
+        }
+    }
 }
 
 /// What a removal record says about sending now.
@@ -270,7 +431,7 @@ struct Work<'a> {
     input: &'a Input<'a>,
     st: EdasAppMembershipStatus,
     notes: Vec<Note>,
-    counters: Vec<&'static str>,
+    counters: Vec<(&'static str, &'static str)>,
     learned: Option<(f64, usize, i64)>,
     /// An order of ours that this pass saw end, with what GetChangeOrderInfo said of it.
     ended: Option<ChangeOrderDetail>,
@@ -373,6 +534,10 @@ impl<'a> Work<'a> {
     fn ready_from_order(&mut self) -> Option<Step> {
         let d = self.ended.take()?;
         let co = self.st.change_order.clone()?;
+        if co.direction == direction::SCALE_OUT {
+            // An addition is done only when an observation shows its ECCs healthy.
+            return None;
+        }
         let plan = self.st.plan.clone()?;
         let all_done = d.status == CoStatus::Succeeded
             && d.pipelines.iter().all(|p| p.status == CoStatus::Succeeded)
@@ -380,9 +545,12 @@ impl<'a> Work<'a> {
         let same_plan = co.generation == Some(self.input.generation)
             && plan.blocked_reason.is_none()
             && plan.missing.is_empty()
+            && plan.to_add.is_empty()
             && !co.ecc_ids.is_empty()
             && plan.to_remove.iter().all(|e| co.ecc_ids.contains(e));
         let nothing_else = self.st.pending_scale_in.is_none()
+            && self.st.pending_scale_out.is_none()
+            && self.st.additions.is_empty()
             && self.st.aborted.is_none()
             && self.st.removals.iter().all(|r| r.change_order_id == co.id);
         if !(all_done && same_plan && nothing_else) {
@@ -417,12 +585,21 @@ impl<'a> Work<'a> {
             .and_then(parse_rfc3339_ms)
             .map(|c| Duration::from_millis((self.now() - c).max(0) as u64))
             .unwrap_or_default();
-        let msg = format!(
-            "change order {} is {} (ECCs {})",
-            co.id,
-            co.status,
-            co.ecc_ids.join(",")
-        );
+        let msg = if co.direction == direction::SCALE_OUT {
+            format!(
+                "change order {} is {} (adding ECUs {})",
+                co.id,
+                co.status,
+                co.ecu_ids.join(",")
+            )
+        } else {
+            format!(
+                "change order {} is {} (ECCs {})",
+                co.id,
+                co.status,
+                co.ecc_ids.join(",")
+            )
+        };
         let timeout = self.input.policy.change_order_timeout;
         let (outcome, wait) = if status == CoStatus::WaitingManualConfirm {
             (
@@ -461,23 +638,41 @@ impl<'a> Work<'a> {
     /// An order of ours ended: success, abort by a person, or failure (3, 7, 10, unknown).
     fn order_ended(&mut self, co: &ChangeOrderStatus, status: CoStatus) {
         let now = self.now();
-        let eccs = co.ecc_ids.join(",");
-        self.hold(&co.ecc_ids, &co.id, false);
+        let out = co.direction == direction::SCALE_OUT;
+        let dir = if out {
+            direction::SCALE_OUT
+        } else {
+            direction::SCALE_IN
+        };
+        let (eccs, done) = if out {
+            (co.ecu_ids.join(","), "added ECU(s)")
+        } else {
+            (co.ecc_ids.join(","), "removed")
+        };
+        if out {
+            if status == CoStatus::Succeeded {
+                self.hold_added(&co.ecu_ids, &co.id);
+            }
+        } else {
+            self.hold(&co.ecc_ids, &co.id, false);
+        }
         match status {
             CoStatus::Succeeded => {
                 self.st.consecutive_failures = None;
-                self.counters.push("succeeded");
+                self.counters.push((dir, "succeeded"));
                 let took = co
                     .created_at
                     .as_deref()
                     .and_then(parse_rfc3339_ms)
                     .map(|c| (now - c).max(0) as f64 / 1000.0)
                     .unwrap_or(0.0);
-                self.learned = Some((took, co.ecc_ids.len().max(1), co.polls));
+                if !out {
+                    self.learned = Some((took, co.ecc_ids.len().max(1), co.polls));
+                }
                 self.notes.push(
                     Note::normal(
                         reason::CHANGE_ORDER_SUCCEEDED,
-                        format!("change order {} removed {eccs}", co.id),
+                        format!("{dir} change order {} {done} {eccs}", co.id),
                     )
                     .about(co.id.clone()),
                 );
@@ -488,19 +683,24 @@ impl<'a> Work<'a> {
                     generation: self.input.generation,
                     at: rfc3339(now),
                 });
-                self.counters.push("aborted");
+                self.counters.push((dir, "aborted"));
+                let what = if out {
+                    format!("adding ECU(s) {eccs}")
+                } else {
+                    format!("removing {eccs}")
+                };
                 self.notes.push(
-                    Note::warning(reason::CHANGE_ORDER_ABORTED, aborted_message(&co.id, &eccs))
+                    Note::warning(reason::CHANGE_ORDER_ABORTED, aborted_message(&co.id, &what))
                         .about(co.id.clone()),
                 );
             }
             _ => {
-                self.count_failure();
+                self.count_failure(dir);
                 self.notes.push(
                     Note::warning(
                         reason::CHANGE_ORDER_FAILED,
                         format!(
-                            "change order {} ended {}: {}",
+                            "{dir} change order {} ended {}: {}",
                             co.id,
                             co.status,
                             co.message.clone().unwrap_or_default()
@@ -512,10 +712,10 @@ impl<'a> Work<'a> {
         }
     }
 
-    fn count_failure(&mut self) {
+    fn count_failure(&mut self, dir: &'static str) {
         let n = self.st.consecutive_failures.unwrap_or(0).saturating_add(1);
         self.st.consecutive_failures = Some(n);
-        self.counters.push("failed");
+        self.counters.push((dir, "failed"));
     }
 
     /// A recorded order GetChangeOrderInfo permanently cannot read: stop following it, count
@@ -533,7 +733,12 @@ impl<'a> Work<'a> {
         push_history(&mut self.st, co.clone());
         if co.ours {
             self.hold(&co.ecc_ids, &co.id, true);
-            self.count_failure();
+            let dir = if co.direction == direction::SCALE_OUT {
+                direction::SCALE_OUT
+            } else {
+                direction::SCALE_IN
+            };
+            self.count_failure(dir);
             self.notes.push(
                 Note::warning(
                     reason::CHANGE_ORDER_FAILED,
@@ -545,6 +750,21 @@ impl<'a> Work<'a> {
                 .about(co.id.clone()),
             );
         }
+    }
+
+    /// Remember that an order of ours added these ECUs, until their ECCs are observed healthy.
+    fn hold_added(&mut self, ecus: &[String], order_id: &str) {
+        if ecus.is_empty() {
+            return;
+        }
+        self.st
+            .additions
+            .retain(|r| r.change_order_id.is_empty() || r.change_order_id != order_id);
+        self.st.additions.push(AdditionRecord {
+            ecu_ids: ecus.to_vec(),
+            change_order_id: order_id.to_string(),
+            at: rfc3339(self.now()),
+        });
     }
 
     /// Remember that an order of ours named these ECCs, until they are observed absent.
@@ -564,15 +784,19 @@ impl<'a> Work<'a> {
         });
     }
 
-    /// 2. A ScaleIn that was (maybe) sent but whose answer was never recorded.
+    /// 2. A ScaleIn or ScaleOut that was (maybe) sent but whose answer was never recorded.
     fn settle(&mut self, obs: &Observation) -> Option<Step> {
-        let p = self.st.pending_scale_in.clone()?;
+        let p = match (&self.st.pending_scale_in, &self.st.pending_scale_out) {
+            (Some(p), _) => Pending::In(p.clone()),
+            (None, Some(p)) => Pending::Out(p.clone()),
+            (None, None) => return None,
+        };
         let Some(recent) = obs.recent.as_ref() else {
             return Some(Step::Need(Need::RecentOrders));
         };
-        let started = parse_rfc3339_ms(&p.started_at).unwrap_or(0);
+        let started = parse_rfc3339_ms(p.started_at()).unwrap_or(0);
         let mut unattributed: Vec<&ChangeOrderSummary> = Vec::new();
-        for o in recent.iter().filter(|o| is_scale_in(o)) {
+        for o in recent.iter().filter(|o| p.matches(o)) {
             if self.st.history.iter().any(|h| h.id == o.id) {
                 continue;
             }
@@ -588,29 +812,31 @@ impl<'a> Work<'a> {
                 Some(OrderRead::Unreadable(_)) => unattributed.push(o),
                 Some(OrderRead::Found(d)) if d.targets.is_empty() => unattributed.push(o),
                 Some(OrderRead::Found(d)) => {
-                    if p.ecc_ids.iter().all(|e| d.targets.contains(e)) {
+                    if p.targets().iter().all(|e| d.targets.contains(e)) {
                         return self.adopt(&p, o, d);
                     }
                 }
             }
         }
-        if p.force {
+        if let Pending::In(pin) = &p
+            && pin.force
+        {
             // A forced call makes no order to find: remember it, never send it again.
             self.st.pending_scale_in = None;
             self.st.removals.push(RemovalRecord {
-                ecc_ids: p.ecc_ids.clone(),
+                ecc_ids: pin.ecc_ids.clone(),
                 change_order_id: String::new(),
                 forced: true,
-                at: p.started_at.clone(),
+                at: pin.started_at.clone(),
                 unconfirmed: false,
             });
             return None;
         }
         if let Some(o) = recent.iter().find(|o| o.status.is_unfinished()) {
             let msg = format!(
-                "ScaleIn of {} ({}) has an unknown outcome; waiting for change order {} ({}, source {}) before deciding",
-                p.ecc_ids.join(","),
-                p.started_at,
+                "{} ({}) has an unknown outcome; waiting for change order {} ({}, source {}) before deciding",
+                p.what(),
+                p.started_at(),
                 o.id,
                 o.status.name(),
                 o.source
@@ -625,45 +851,68 @@ impl<'a> Work<'a> {
             return Some(Step::Need(Need::App));
         };
         let app = plan::dedupe(raw);
-        let present: Vec<&String> = p
-            .ecc_ids
-            .iter()
-            .filter(|id| app.eccs.iter().any(|e| &&e.ecc_id == id))
-            .collect();
-        if present.is_empty() {
+        let applied = match &p {
+            // Removed: none of its ECCs is listed any more.
+            Pending::In(_) => !p
+                .targets()
+                .iter()
+                .any(|id| app.eccs.iter().any(|e| &e.ecc_id == id)),
+            // Added: every ECU it named runs an ECC of the app.
+            Pending::Out(_) => p
+                .targets()
+                .iter()
+                .all(|id| app.eccs.iter().any(|e| &e.ecu_id == id)),
+        };
+        if applied {
             self.applied_without_order(&p);
             return None;
         }
         self.prove_not_applied(&p, &unattributed)
     }
 
-    fn mark_unknown(&mut self, p: &PendingScaleIn, quiet: i32) {
-        let mut p = p.clone();
-        p.outcome_unknown = true;
-        p.quiet_observations = quiet;
-        self.st.pending_scale_in = Some(p);
+    fn mark_unknown(&mut self, p: &Pending, quiet: i32) {
+        match p.clone() {
+            Pending::In(mut p) => {
+                p.outcome_unknown = true;
+                p.quiet_observations = quiet;
+                self.st.pending_scale_in = Some(p);
+            }
+            Pending::Out(mut p) => {
+                p.outcome_unknown = true;
+                p.quiet_observations = quiet;
+                self.st.pending_scale_out = Some(p);
+            }
+        }
+    }
+
+    fn clear_pending(&mut self) {
+        self.st.pending_scale_in = None;
+        self.st.pending_scale_out = None;
     }
 
     fn adopt(
         &mut self,
-        p: &PendingScaleIn,
+        p: &Pending,
         o: &ChangeOrderSummary,
         d: &ChangeOrderDetail,
     ) -> Option<Step> {
         let mut co = co_from_detail(d, Some(&co_from_summary(o)));
         co.ours = true;
-        co.ecc_ids = p.ecc_ids.clone();
-        co.generation = p.generation;
+        co.direction = p.direction().into();
+        match p {
+            Pending::In(p) => co.ecc_ids = p.ecc_ids.clone(),
+            Pending::Out(p) => {
+                co.ecc_ids = Vec::new();
+                co.ecu_ids = p.ecu_ids.clone();
+            }
+        }
+        co.generation = p.generation();
         co.polls = 1;
         co.last_polled_at = Some(rfc3339(self.now()));
-        self.st.pending_scale_in = None;
-        self.counters.push("adopted");
+        self.clear_pending();
+        self.counters.push((p.direction(), "adopted"));
         if d.status.is_unfinished() {
-            let msg = format!(
-                "adopted change order {} for ECCs {}",
-                co.id,
-                p.ecc_ids.join(",")
-            );
+            let msg = format!("adopted change order {} for {}", co.id, p.what());
             self.st.change_order = Some(co);
             return Some(self.stop(
                 Outcome::ChangeOrderRunning(msg),
@@ -677,37 +926,53 @@ impl<'a> Work<'a> {
         None
     }
 
-    fn applied_without_order(&mut self, p: &PendingScaleIn) {
-        self.st.pending_scale_in = None;
-        let co = ChangeOrderStatus {
+    fn applied_without_order(&mut self, p: &Pending) {
+        self.clear_pending();
+        let mut co = ChangeOrderStatus {
             ours: true,
             status: "Applied".into(),
             status_code: CoStatus::Succeeded.code(),
             summary: "Applied".into(),
-            ecc_ids: p.ecc_ids.clone(),
-            co_type: "CoScaleIn".into(),
-            created_at: Some(p.started_at.clone()),
+            direction: p.direction().into(),
+            co_type: format!("Co{}", p.direction()),
+            created_at: Some(p.started_at().to_string()),
             finished_at: Some(rfc3339(self.now())),
-            message: Some(
-                "the ScaleIn's answer was never recorded; its ECCs were observed gone".into(),
-            ),
             ..Default::default()
         };
+        match p {
+            Pending::In(p) => {
+                co.ecc_ids = p.ecc_ids.clone();
+                co.message = Some(
+                    "the ScaleIn's answer was never recorded; its ECCs were observed gone".into(),
+                );
+            }
+            Pending::Out(p) => {
+                co.ecu_ids = p.ecu_ids.clone();
+                co.message = Some(
+                    "the ScaleOut's answer was never recorded; its ECUs were observed running the app"
+                        .into(),
+                );
+                // Their ECCs must still be seen healthy before anything is removed.
+                self.hold_added(&p.ecu_ids, "");
+            }
+        }
         push_history(&mut self.st, co);
     }
 
-    /// The ECCs are still listed and no order of ours was found. Not applied is proven only by
-    /// two observations after the quiet window, with no order we cannot attribute.
+    /// The ECCs are still listed (ScaleIn) or the ECUs still run no ECC (ScaleOut) and no
+    /// order of ours was found. Not applied is proven only by two observations after the quiet
+    /// window, with no order we cannot attribute.
     fn prove_not_applied(
         &mut self,
-        p: &PendingScaleIn,
+        p: &Pending,
         unattributed: &[&ChangeOrderSummary],
     ) -> Option<Step> {
         let now = self.now();
-        let started = parse_rfc3339_ms(&p.started_at).unwrap_or(0);
+        let started = parse_rfc3339_ms(p.started_at()).unwrap_or(0);
         let window = self.input.policy.quiet_window();
         let quiet_at = started.saturating_add(ms(window));
-        let eccs = p.ecc_ids.join(",");
+        let what = p.what();
+        let at = p.started_at().to_string();
         if !unattributed.is_empty() {
             let ids: Vec<&str> = unattributed.iter().map(|o| o.id.as_str()).collect();
             let timeout_at = started.saturating_add(ms(self.input.policy.change_order_timeout));
@@ -717,8 +982,7 @@ impl<'a> Work<'a> {
                     Outcome::Stalled {
                         reason: reason::CANNOT_SETTLE,
                         message: format!(
-                            "cannot tell whether the ScaleIn of {eccs} ({}) was applied: EDAS does not say which ECCs change order(s) {} acted on; check them in EDAS, then change the spec",
-                            p.started_at,
+                            "cannot tell whether the {what} ({at}) was applied: EDAS does not say what change order(s) {} acted on; check them in EDAS, then change the spec",
                             ids.join(",")
                         ),
                     },
@@ -727,8 +991,7 @@ impl<'a> Work<'a> {
             }
             return Some(self.stop(
                 Outcome::OutcomeUnknown(format!(
-                    "ScaleIn of {eccs} ({}): outcome unknown; change order(s) {} do not say which ECCs they acted on; nothing is sent meanwhile",
-                    p.started_at,
+                    "{what} ({at}): outcome unknown; change order(s) {} do not say what they acted on; nothing is sent meanwhile",
                     ids.join(",")
                 )),
                 Requeue::After(timing::QUIET_POLL),
@@ -738,24 +1001,22 @@ impl<'a> Work<'a> {
             self.mark_unknown(p, 0);
             return Some(self.stop(
                 Outcome::OutcomeUnknown(format!(
-                    "ScaleIn of {eccs} ({}): outcome unknown; no order seen yet; nothing is sent again before {} ({}s quiet window) and two observations that still list them",
-                    p.started_at,
+                    "{what} ({at}): outcome unknown; no order seen yet; nothing is sent again before {} ({}s quiet window) and two observations that show it not applied",
                     rfc3339(quiet_at),
                     window.as_secs()
                 )),
                 Requeue::After(wait_ms(quiet_at - now).min(timing::QUIET_POLL.saturating_mul(2))),
             ));
         }
-        let seen = p.quiet_observations.saturating_add(1);
+        let seen = p.quiet_observations().saturating_add(1);
         if seen >= 2 {
-            self.st.pending_scale_in = None;
+            self.clear_pending();
             return None;
         }
         self.mark_unknown(p, seen);
         Some(self.stop(
             Outcome::OutcomeUnknown(format!(
-                "ScaleIn of {eccs} ({}): no order and the ECCs still listed after the quiet window ({seen} of 2 observations)",
-                p.started_at
+                "{what} ({at}): no order, and not applied as observed after the quiet window ({seen} of 2 observations)"
             )),
             Requeue::After(timing::QUIET_POLL),
         ))
@@ -771,7 +1032,7 @@ impl<'a> Work<'a> {
     }
 
     /// 4. Everything that stops a send, in order.
-    fn gates(&mut self, plan: &Plan, obs: &Observation) -> Option<Step> {
+    fn gates(&mut self, plan: &Plan, app: &AppStatus, obs: &Observation) -> Option<Step> {
         let spec = self.input.spec;
         if let Some(why) = plan.incomplete.clone() {
             return Some(self.stop(
@@ -782,6 +1043,21 @@ impl<'a> Work<'a> {
                 Requeue::After(timing::INCOMPLETE_RETRY),
             ));
         }
+        if !plan.unaddable.is_empty() {
+            return Some(self.stop(
+                Outcome::Stalled {
+                    reason: reason::MEMBER_NOT_ADDABLE,
+                    message: format!(
+                        "{}; nothing is added or removed until the spec changes",
+                        plan.unaddable.join("; ")
+                    ),
+                },
+                Requeue::Resync,
+            ));
+        }
+        if let Some(step) = self.added_gate(plan, app) {
+            return Some(step);
+        }
         if plan.is_converged() {
             self.st.consecutive_failures = None;
             self.st.aborted = None;
@@ -789,19 +1065,42 @@ impl<'a> Work<'a> {
             let outcome = if plan.missing.is_empty() {
                 Outcome::Converged
             } else {
+                let why = if spec.scale_out.enabled {
+                    "a member named by eccId cannot be added: an ECC id exists only once the instance runs; name the host by instanceId, ip or ecuId"
+                } else {
+                    "spec.scaleOut.enabled is false: the operator removes ECCs, it does not add them"
+                };
                 Outcome::MembersMissing(format!(
-                    "declared but not running the app: {} (the operator removes ECCs, it does not add them)",
+                    "declared but not running the app: {} ({why})",
                     plan.missing.join(", ")
                 ))
             };
             return Some(self.stop(outcome, Requeue::Resync));
         }
         if spec.management_policy == ManagementPolicy::Observe {
-            return Some(self.stop(
-                Outcome::ObserveOnly(format!(
-                    "managementPolicy Observe: would remove {} ECC(s): {}",
+            let mut would = Vec::new();
+            if !plan.to_add.is_empty() {
+                would.push(format!(
+                    "add {} host(s): {}",
+                    plan.to_add.len(),
+                    plan.to_add
+                        .iter()
+                        .map(|a| format!("{} (ECU {})", a.member, a.ecu_id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if !plan.to_remove.is_empty() {
+                would.push(format!(
+                    "remove {} ECC(s): {}",
                     plan.to_remove.len(),
                     plan.to_remove.join(",")
+                ));
+            }
+            return Some(self.stop(
+                Outcome::ObserveOnly(format!(
+                    "managementPolicy Observe: would {}",
+                    would.join(", then ")
                 )),
                 Requeue::Resync,
             ));
@@ -831,12 +1130,14 @@ impl<'a> Work<'a> {
         if let Some(o) = recent.iter().find(|o| o.status.is_unfinished()) {
             let mut co = co_from_summary(o);
             co.ours = false;
+            let next = if plan.add_batch.is_empty() {
+                format!("removing {}", plan.next_batch.join(","))
+            } else {
+                format!("adding ECU(s) {}", plan.add_batch.join(","))
+            };
             let msg = format!(
-                "waiting for change order {} ({}, source {}) before removing {}",
-                co.id,
-                co.status,
-                co.source,
-                plan.next_batch.join(",")
+                "waiting for change order {} ({}, source {}) before {next}",
+                co.id, co.status, co.source,
             );
             self.st.change_order = Some(co);
             return Some(self.stop(
@@ -845,6 +1146,97 @@ impl<'a> Work<'a> {
             ));
         }
         None
+    }
+
+    /// Hosts our orders added: no removal (and no Ready) until an observation shows each
+    /// one's ECC healthy. Not listed yet: reads may lag, for the hold-off. Listed but not
+    /// healthy past changeOrderTimeout: stalled, removals stopped. A host no longer declared
+    /// is not waited for.
+    fn added_gate(&mut self, plan: &Plan, app: &AppStatus) -> Option<Step> {
+        let now = self.now();
+        let mut waiting: Vec<String> = Vec::new();
+        let mut unhealthy: Vec<String> = Vec::new();
+        for r in self.st.additions.clone() {
+            let age = now - parse_rfc3339_ms(&r.at).unwrap_or(0);
+            let eccs: Vec<Option<&crate::edas::EccInstance>> = r
+                .ecu_ids
+                .iter()
+                .map(|u| app.eccs.iter().find(|e| &e.ecu_id == u))
+                .collect();
+            let undeclared = eccs
+                .iter()
+                .flatten()
+                .any(|e| !plan.declared.contains(&e.ecc_id));
+            let done = eccs.iter().all(|e| e.is_some_and(|e| e.is_healthy()));
+            let absent: Vec<&String> = r
+                .ecu_ids
+                .iter()
+                .zip(&eccs)
+                .filter(|(_, e)| e.is_none())
+                .map(|(u, _)| u)
+                .collect();
+            if done || undeclared {
+                self.st.additions.retain(|x| x != &r);
+                continue;
+            }
+            if !absent.is_empty() && age >= ms(self.input.policy.read_lag_holdoff) {
+                // The order ended long enough ago: EDAS does not run them; plan afresh.
+                self.st.additions.retain(|x| x != &r);
+                continue;
+            }
+            for (u, e) in r.ecu_ids.iter().zip(&eccs) {
+                match e {
+                    None => waiting.push(format!("ECU {u} (not listed yet)")),
+                    Some(e) if !e.is_healthy() => {
+                        let state = format!(
+                            "ECC {} on ECU {u} is {}/{}",
+                            e.ecc_id, e.app_state, e.task_state
+                        );
+                        if age > ms(self.input.policy.change_order_timeout) {
+                            unhealthy.push(format!(
+                                "{state} {}s after change order {} added it",
+                                age / 1000,
+                                r.change_order_id
+                            ));
+                        } else {
+                            waiting.push(state);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if !unhealthy.is_empty() {
+            return Some(self.stop(
+                Outcome::Stalled {
+                    reason: reason::NEW_MEMBER_UNHEALTHY,
+                    message: format!(
+                        "{}: not healthy (RUNNING/SUCCESS) within changeOrderTimeout {}; no ECC is removed until it is, or until the spec no longer declares it",
+                        unhealthy.join("; "),
+                        self.input.spec.change_order_timeout
+                    ),
+                },
+                Requeue::After(timing::POLL_CAP),
+            ));
+        }
+        if waiting.is_empty() {
+            return None;
+        }
+        let removing = if plan.to_remove.is_empty() {
+            String::new()
+        } else {
+            format!(" before removing {}", plan.to_remove.join(","))
+        };
+        Some(self.stop(
+            Outcome::Waiting {
+                reason: reason::WAITING_FOR_NEW_MEMBERS,
+                message: format!(
+                    "waiting for added hosts to run the app healthy{removing}: {}",
+                    waiting.join("; ")
+                ),
+            },
+            Requeue::After(timing::QUIET_POLL),
+        ))
     }
 
     /// A person aborted our order: stalled until the spec changes or the retry annotation
@@ -1020,8 +1412,11 @@ impl<'a> Work<'a> {
         ))
     }
 
-    /// 5. Record the intent; the driver writes it (fenced) and sends once.
-    fn send(mut self, plan: &Plan) -> Step {
+    /// 5. Record the intent; the driver writes it (fenced) and sends once. Additions first.
+    fn send(mut self, plan: &Plan, obs: &Observation) -> Step {
+        if !plan.add_batch.is_empty() {
+            return self.send_out(plan, obs);
+        }
         let batch = plan.next_batch.clone();
         let force = self.input.spec.scale_in.force;
         self.st.pending_scale_in = Some(PendingScaleIn {
@@ -1036,7 +1431,7 @@ impl<'a> Work<'a> {
         let msg = format!("sending ScaleInApplication for {}", batch.join(","));
         match self.stop(Outcome::ChangeOrderRunning(msg), Requeue::FirstPoll(n)) {
             Step::Done(mut v) => {
-                v.send = Some(Send {
+                v.send = Some(Send::ScaleIn {
                     ecc_ids: batch,
                     force,
                 });
@@ -1044,6 +1439,89 @@ impl<'a> Work<'a> {
             }
             need => need,
         }
+    }
+
+    fn send_out(mut self, plan: &Plan, obs: &Observation) -> Step {
+        let Some(groups) = obs.groups.as_ref() else {
+            return Step::Need(Need::DeployGroups);
+        };
+        let group = match deploy_group(self.input.spec, groups) {
+            Ok(g) => g,
+            Err(why) => {
+                return self.stop(Outcome::InvalidSpec(why), Requeue::Resync);
+            }
+        };
+        let batch = plan.add_batch.clone();
+        let members: Vec<String> = plan
+            .to_add
+            .iter()
+            .filter(|a| batch.contains(&a.ecu_id))
+            .map(|a| a.member.clone())
+            .collect();
+        self.st.pending_scale_out = Some(PendingScaleOut {
+            ecu_ids: batch.clone(),
+            deploy_group: group.clone(),
+            started_at: rfc3339(self.now()),
+            outcome_unknown: false,
+            quiet_observations: 0,
+            generation: Some(self.input.generation),
+        });
+        let msg = format!(
+            "sending ScaleOutApplication for ECU(s) {} ({}) into group {group}",
+            batch.join(","),
+            members.join(", ")
+        );
+        let n = batch.len();
+        match self.stop(Outcome::ChangeOrderRunning(msg), Requeue::FirstPoll(n)) {
+            Step::Done(mut v) => {
+                v.send = Some(Send::ScaleOut {
+                    ecu_ids: batch,
+                    deploy_group: group,
+                    members,
+                });
+                Step::Done(v)
+            }
+            need => need,
+        }
+    }
+}
+
+/// The deploy group id new instances join: spec.scaleOut.deployGroup (a name or an id), or
+/// the app's default group (GroupType 0). Names the groups that exist when none matches.
+pub fn deploy_group(
+    spec: &EdasAppMembershipSpec,
+    groups: &[DeployGroup],
+) -> Result<String, String> {
+    let names = || {
+        groups
+            .iter()
+            .map(|g| format!("{} ({})", g.name, g.group_id))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match spec.scale_out.deploy_group.as_deref() {
+        Some(want) => groups
+            .iter()
+            .find(|g| g.group_id == want || g.name == want)
+            .map(|g| g.group_id.clone())
+            .ok_or_else(|| {
+                format!(
+                    "spec.scaleOut.deployGroup: {want:?} matches no deploy group of app {}; its groups are: {}",
+                    spec.app_id,
+                    names()
+                )
+            }),
+        None => groups
+            .iter()
+            .find(|g| g.group_type == Some(0))
+            .map(|g| g.group_id.clone())
+            .ok_or_else(|| {
+                format!(
+                    "app {} has no default deploy group (GroupType 0); set spec.scaleOut.deployGroup to one of: {}",
+                    spec.app_id,
+                    names()
+                )
+            }),
     }
 }
 

@@ -159,6 +159,13 @@ impl Case {
                     match n {
                         Need::App => obs.app = Some(world.app.clone()),
                         Need::RecentOrders => obs.recent = Some(world.recent.clone()),
+                        Need::ScaleOutEcus { .. } => {
+                            obs.free_ecus = Some(FreeEcus {
+                                ecus: world.free.clone(),
+                                fresh: true,
+                            })
+                        }
+                        Need::DeployGroups => obs.groups = Some(world.groups.clone()),
                         Need::Order(id) => {
                             let r = world
                                 .orders
@@ -179,6 +186,12 @@ struct World {
     app: AppStatus,
     recent: Vec<ChangeOrderSummary>,
     orders: BTreeMap<String, OrderRead>,
+    free: Vec<EcuHost>,
+    groups: Vec<DeployGroup>,
+}
+
+fn results(v: &Verdict) -> Vec<&'static str> {
+    v.counters.iter().map(|c| c.1).collect()
 }
 
 impl World {
@@ -187,6 +200,13 @@ impl World {
             app: app(ids),
             recent: Vec::new(),
             orders: BTreeMap::new(),
+            free: Vec::new(),
+            groups: vec![DeployGroup {
+                group_id: "g-default".into(),
+                name: "_DEFAULT_GROUP".into(),
+                group_type: Some(0),
+                cluster_id: Some("c1".into()),
+            }],
         }
     }
     fn order(mut self, d: ChangeOrderDetail) -> Self {
@@ -220,7 +240,7 @@ fn extra_ecc_is_sent_once_with_its_intent_recorded_first() {
     let (v, asked) = c.run(&World::new(&["a", "b", "x"]));
     assert_eq!(
         v.send,
-        Some(Send {
+        Some(Send::ScaleIn {
             ecc_ids: vec!["x".into()],
             force: false
         })
@@ -266,7 +286,7 @@ fn success_is_told_once_and_its_eccs_are_held_while_reads_lag() {
     let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 2, &["x"])));
     assert_eq!(v.send, None, "x must not be sent again while reads may lag");
     assert_eq!(reason_of(&v.outcome), reason::WAITING_FOR_READS);
-    assert_eq!(v.counters, vec!["succeeded"]);
+    assert_eq!(results(&v), vec!["succeeded"]);
     assert_eq!(v.notes.len(), 1);
     assert_eq!(v.notes[0].reason, reason::CHANGE_ORDER_SUCCEEDED);
     assert_eq!(v.status.removals.len(), 1);
@@ -298,7 +318,7 @@ fn failures_and_unknown_codes_are_never_successes() {
         c.status.change_order = Some(ours("co1", &["x"], T0 - 5_000));
         let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", code, &["x"])));
         assert_eq!(v.send, None, "status {code}");
-        assert_eq!(v.counters, vec!["failed"], "status {code}");
+        assert_eq!(results(&v), vec!["failed"], "status {code}");
         assert_eq!(v.status.consecutive_failures, Some(1), "status {code}");
         assert_eq!(
             reason_of(&v.outcome),
@@ -333,7 +353,7 @@ fn failed_order_is_retried_only_after_the_hold_off_and_failure_backoff() {
     c.now = T0 + 35_000;
     let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 3, &["x"])));
     assert_eq!(
-        v.send.map(|s| s.ecc_ids),
+        v.send.map(|s| s.targets().to_vec()),
         Some(vec!["x".to_string()]),
         "{:?}",
         v.outcome
@@ -346,7 +366,7 @@ fn an_abort_by_a_person_stalls_until_the_spec_changes_or_retry_names_it() {
     c.status.change_order = Some(ours("co1", &["x"], T0 - 5_000));
     let (v, _) = c.run(&World::new(&["a", "x"]).order(detail("co1", 6, &["x"])));
     assert_eq!(v.send, None);
-    assert_eq!(v.counters, vec!["aborted"]);
+    assert_eq!(results(&v), vec!["aborted"]);
     assert!(
         v.notes
             .iter()
@@ -427,7 +447,10 @@ fn two_quiet_observations_after_the_window_prove_not_applied() {
     c.status = v.status;
     c.now += 5_000;
     let (v, _) = c.run(&World::new(&["a", "x"]));
-    assert_eq!(v.send.map(|s| s.ecc_ids), Some(vec!["x".to_string()]));
+    assert_eq!(
+        v.send.map(|s| s.targets().to_vec()),
+        Some(vec!["x".to_string()])
+    );
 }
 
 #[test]
@@ -440,7 +463,7 @@ fn a_late_applied_order_is_adopted_by_its_targets() {
         .order(detail("late", 1, &["x"]));
     let (v, _) = c.run(&w);
     assert_eq!(v.send, None);
-    assert_eq!(v.counters, vec!["adopted"]);
+    assert_eq!(results(&v), vec!["adopted"]);
     let co = v.status.change_order.unwrap();
     assert_eq!(co.id, "late");
     assert!(co.ours);
@@ -457,7 +480,7 @@ fn an_adopted_order_that_failed_counts_as_a_failure() {
         .order(detail("late", 3, &["x"]));
     let (v, _) = c.run(&w);
     assert_eq!(v.send, None);
-    assert_eq!(v.counters, vec!["adopted", "failed"]);
+    assert_eq!(results(&v), vec!["adopted", "failed"]);
     assert_eq!(v.status.consecutive_failures, Some(1));
 }
 
@@ -571,7 +594,7 @@ fn an_unreadable_order_does_not_wedge_the_resource() {
     c.now = T0 + 60_000;
     let (v, asked) = c.run(&World::new(&["a", "x"]));
     assert_eq!(asked[0], Need::Order("gone".into()));
-    assert_eq!(v.counters, vec!["failed"]);
+    assert_eq!(results(&v), vec!["failed"]);
     assert_eq!(v.status.change_order.unwrap().status, "Unreadable");
     assert_eq!(v.send, None, "its ECCs are held first");
 }
@@ -606,7 +629,7 @@ fn duplicate_rows_never_double_a_batch_or_the_healthy_count() {
     let mut w = World::new(&["x", "d", "x"]);
     w.app.eccs[2].app_state = AppState::Stopped;
     let (v, _) = c.run(&w);
-    assert_eq!(v.send.unwrap().ecc_ids, vec!["x"]);
+    assert_eq!(v.send.unwrap().targets().to_vec(), vec!["x"]);
 }
 
 /// Send a batch from an observation of `ids`, and record the order EDAS made for it.
@@ -627,7 +650,7 @@ fn a_succeeded_order_that_finished_the_plan_makes_ready_without_reading_the_app_
     assert_eq!(asked, vec![Need::Order("co1".into())]);
     assert!(matches!(v.outcome, Outcome::ConvergedByOrder(ref m) if m.contains("co1")));
     assert_eq!(v.requeue, Requeue::Resync);
-    assert_eq!(v.counters, vec!["succeeded"]);
+    assert_eq!(results(&v), vec!["succeeded"]);
     let basis = v.status.ready_basis.clone().expect("basis recorded");
     assert_eq!(basis.source, "ChangeOrder");
     assert_eq!(basis.change_order_id.as_deref(), Some("co1"));
@@ -676,7 +699,10 @@ fn ready_waits_for_an_observation_when_the_order_did_not_finish_the_plan() {
     c.now = T0 + 5_000;
     let (v, asked) = c.run(&World::new(&["a", "y"]).order(detail("co1", 2, &["x"])));
     assert!(asked.contains(&Need::App), "{asked:?}");
-    assert_eq!(v.send.map(|s| s.ecc_ids), Some(vec!["y".to_string()]));
+    assert_eq!(
+        v.send.map(|s| s.targets().to_vec()),
+        Some(vec!["y".to_string()])
+    );
     // EDAS says the order acted on other targets than ours.
     let mut c = Case::new(&["a"], 0);
     c.status = sent(&c, &["a", "x"], "co1");

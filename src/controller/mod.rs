@@ -6,6 +6,7 @@ pub mod decide;
 pub mod events;
 pub mod failpoint;
 pub mod leader;
+pub mod lookup;
 pub mod plan;
 pub mod reconcile;
 pub mod status;
@@ -215,6 +216,8 @@ pub struct Context {
     pub order_durations: timing::OrderDurations,
     /// Leader election's Lease, checked right before every ScaleIn.
     pub lease: Option<leader::LeaseFence>,
+    /// ListDeployGroup and ListScaleOutEcu answers shared between resources.
+    pub lookups: lookup::Lookups,
     backoff: Mutex<HashMap<String, u32>>,
     /// Set once the calls recorded in status were counted against the budget.
     budget_seeded: tokio::sync::OnceCell<()>,
@@ -690,6 +693,7 @@ fn context(
         lease: args
             .leader_election
             .then(|| leader::LeaseFence::from_args(args)),
+        lookups: Default::default(),
         backoff: Mutex::new(HashMap::new()),
         budget_seeded: tokio::sync::OnceCell::new(),
     })

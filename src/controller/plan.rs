@@ -1,7 +1,7 @@
 //! PURE: spec + observed EDAS state -> plan. No I/O here.
 
-use crate::crd::{EdasAppMembershipSpec, Member};
-use crate::edas::{AppStatus, EccInstance};
+use crate::crd::{EdasAppMembershipSpec, Member, PlannedAddition};
+use crate::edas::{AppStatus, EccInstance, EcuHost};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -24,11 +24,68 @@ pub struct Plan {
     /// Why the observation cannot be planned on (EDAS did not say which host some ECCs run
     /// on, and members are named by host): nothing is removed while this is set.
     pub incomplete: Option<String>,
+    /// Declared hosts that do not run the app, each with the free ECU it names (ScaleOut).
+    pub to_add: Vec<PlannedAddition>,
+    /// The next ScaleOut's ECU ids (at most scaleOut.maxPerChangeOrder). While anything is to
+    /// be added, `next_batch` is empty: additions come first.
+    pub add_batch: Vec<String>,
+    /// Declared hosts that cannot be added, each with why (bad input): nothing is sent.
+    pub unaddable: Vec<String>,
+    /// The free-ECU list this plan needs and was not given (or may be stale for a member it
+    /// does not list).
+    pub needs_ecus: Option<EcuNeed>,
+}
+
+/// Which ListScaleOutEcu answer a plan needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum EcuNeed {
+    /// Any answer, a cached one will do.
+    Any,
+    /// One read in this pass: the cached one does not list a declared host.
+    Fresh,
+}
+
+/// The free ECUs of the app's cluster (ListScaleOutEcu), and whether they were read in this
+/// pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FreeEcus {
+    pub ecus: Vec<EcuHost>,
+    pub fresh: bool,
 }
 
 impl Plan {
     pub fn is_converged(&self) -> bool {
-        self.to_remove.is_empty() && self.incomplete.is_none()
+        self.to_remove.is_empty()
+            && self.incomplete.is_none()
+            && self.to_add.is_empty()
+            && self.unaddable.is_empty()
+    }
+}
+
+/// The free ECU a declared host names: exactly one, or why not.
+pub fn resolve_free<'a>(member: &Member, free: &'a [EcuHost]) -> Result<&'a EcuHost, String> {
+    let hits: Vec<&EcuHost> = free
+        .iter()
+        .filter(|u| {
+            member.ecu_id.as_deref() == Some(u.ecu_id.as_str())
+                || member.instance_id.as_deref() == Some(u.instance_id.as_str())
+                || member.ip.as_deref() == Some(u.ip.as_str())
+        })
+        .collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!(
+            "{member} names no free ECU of the app's cluster (ListScaleOutEcu lists {} free ECU(s); an ECU that runs an application, is offline or is in another cluster is not listed)",
+            free.len()
+        )),
+        many => Err(format!(
+            "{member} matches {} ECUs ({}): name the host by instanceId or ecuId",
+            many.len(),
+            many.iter()
+                .map(|u| u.ecu_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -36,6 +93,9 @@ impl Plan {
 pub fn resolve<'a>(member: &Member, app: &'a AppStatus) -> Option<&'a EccInstance> {
     if let Some(id) = member.ecc_id.as_deref() {
         return app.eccs.iter().find(|e| e.ecc_id == id);
+    }
+    if let Some(id) = member.ecu_id.as_deref() {
+        return app.eccs.iter().find(|e| e.ecu_id == id);
     }
     if let Some(inst) = member.instance_id.as_deref() {
         let ecu = app.ecus.iter().find(|h| h.instance_id == inst);
@@ -76,17 +136,18 @@ fn unidentified(e: &EccInstance) -> bool {
 }
 
 /// Diff the declaration against the app and choose the next batch under the safety rules.
-/// `app` should be deduplicated ([`dedupe`]); duplicates are dropped here too.
-pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
+/// `app` should be deduplicated ([`dedupe`]); duplicates are dropped here too. `free` is the
+/// app's cluster's free ECUs, when read; hosts to add are resolved against it.
+pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus, free: Option<&FreeEcus>) -> Plan {
     let app = &dedupe(app);
     let mut declared = BTreeSet::new();
-    let mut missing = Vec::new();
+    let mut absent: Vec<&Member> = Vec::new();
     for m in &spec.members {
         match resolve(m, app) {
             Some(e) => {
                 declared.insert(e.ecc_id.clone());
             }
-            None => missing.push(m.to_string()),
+            None => absent.push(m),
         }
     }
     let by_host = spec.members.iter().any(|m| m.ecc_id.is_none());
@@ -104,6 +165,7 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
             gaps.join(",")
         )
     });
+    let additions = plan_additions(spec, &absent, free, incomplete.is_some());
     let mut extra: Vec<&EccInstance> = app
         .eccs
         .iter()
@@ -123,7 +185,12 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
         .filter(|e| !batch_set.contains(&e.ecc_id) && e.is_healthy())
         .count();
     let min = spec.scale_in.min_remaining.max(0) as usize;
-    let (next_batch, blocked) = if batch.is_empty() || incomplete.is_some() {
+    let (next_batch, blocked) = if batch.is_empty()
+        || incomplete.is_some()
+        || !additions.to_add.is_empty()
+        || !additions.unaddable.is_empty()
+        || additions.needs.is_some()
+    {
         (Vec::new(), None)
     } else if healthy_after_batch < min {
         (
@@ -138,15 +205,84 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus) -> Plan {
     } else {
         (batch, None)
     };
+    let max_add = spec.scale_out.max_per_change_order.max(1) as usize;
+    let add_batch = additions
+        .to_add
+        .iter()
+        .take(max_add)
+        .map(|a| a.ecu_id.clone())
+        .collect();
     Plan {
         to_remove,
-        missing,
+        missing: additions.missing,
         declared,
         next_batch,
         blocked,
         healthy_after_batch,
         incomplete,
+        to_add: additions.to_add,
+        add_batch,
+        unaddable: additions.unaddable,
+        needs_ecus: additions.needs,
     }
+}
+
+struct Additions {
+    to_add: Vec<PlannedAddition>,
+    unaddable: Vec<String>,
+    missing: Vec<String>,
+    needs: Option<EcuNeed>,
+}
+
+/// Sort the absent members: to add (resolved to one free ECU), not addable (why), or missing
+/// (named by eccId, or scale-out is off). Nothing is resolved while the observation is
+/// incomplete: a host that runs the app may look absent then.
+fn plan_additions(
+    spec: &EdasAppMembershipSpec,
+    absent: &[&Member],
+    free: Option<&FreeEcus>,
+    incomplete: bool,
+) -> Additions {
+    let mut out = Additions {
+        to_add: Vec::new(),
+        unaddable: Vec::new(),
+        missing: Vec::new(),
+        needs: None,
+    };
+    for m in absent {
+        if !spec.scale_out.enabled || !m.is_addable() || incomplete {
+            out.missing.push(m.to_string());
+            continue;
+        }
+        let Some(free) = free else {
+            out.needs = Some(EcuNeed::Any);
+            out.missing.push(m.to_string());
+            continue;
+        };
+        match resolve_free(m, &free.ecus) {
+            Ok(u) => match out.to_add.iter().find(|a| a.ecu_id == u.ecu_id) {
+                Some(a) => out.unaddable.push(format!(
+                    "{m} names the same host (ECU {}) as {}",
+                    u.ecu_id, a.member
+                )),
+                None => out.to_add.push(PlannedAddition {
+                    member: m.to_string(),
+                    ecu_id: u.ecu_id.clone(),
+                }),
+            },
+            Err(_) if !free.fresh => {
+                out.needs = Some(EcuNeed::Fresh);
+                out.missing.push(m.to_string());
+            }
+            Err(why) => out.unaddable.push(why),
+        }
+    }
+    if out.needs.is_some() {
+        // Plan additions from one answer: all of them, or none yet.
+        out.missing.extend(out.to_add.drain(..).map(|a| a.member));
+        out.unaddable.clear();
+    }
+    out
 }
 
 #[cfg(test)]
@@ -194,6 +330,10 @@ mod tests {
         s
     }
 
+    fn compute0(s: &EdasAppMembershipSpec, a: &AppStatus) -> Plan {
+        compute(s, a, None)
+    }
+
     fn by_ecc(id: &str) -> Member {
         Member {
             ecc_id: Some(id.into()),
@@ -203,7 +343,7 @@ mod tests {
 
     #[test]
     fn extra_ecc_is_planned_for_removal() {
-        let p = compute(
+        let p = compute0(
             &spec(vec![by_ecc("e1"), by_ecc("e2")]),
             &app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]),
         );
@@ -225,7 +365,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let p = compute(
+        let p = compute0(
             &spec(m),
             &app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]),
         );
@@ -235,7 +375,7 @@ mod tests {
 
     #[test]
     fn declared_member_not_present_is_reported_missing() {
-        let p = compute(
+        let p = compute0(
             &spec(vec![by_ecc("e1"), by_ecc("e9")]),
             &app(vec![ecc("e1", true)]),
         );
@@ -247,7 +387,7 @@ mod tests {
     fn batch_is_capped_by_max_per_change_order_and_unhealthy_go_first() {
         let mut s = spec(vec![by_ecc("e1")]);
         s.scale_in.max_per_change_order = 2;
-        let p = compute(
+        let p = compute0(
             &s,
             &app(vec![
                 ecc("e1", true),
@@ -265,25 +405,25 @@ mod tests {
         let mut s = spec(vec![by_ecc("e1")]);
         s.scale_in.min_remaining = 2;
         // e1 declared but stopped; e2 the only healthy one, not declared.
-        let p = compute(&s, &app(vec![ecc("e1", false), ecc("e2", true)]));
+        let p = compute0(&s, &app(vec![ecc("e1", false), ecc("e2", true)]));
         assert!(p.next_batch.is_empty());
         assert!(p.blocked.as_deref().unwrap().contains("minRemaining=2"));
     }
 
     #[test]
     fn empty_declaration_never_removes_the_last_healthy_ecc_by_default() {
-        let p = compute(&spec(vec![]), &app(vec![ecc("e1", true)]));
+        let p = compute0(&spec(vec![]), &app(vec![ecc("e1", true)]));
         assert!(p.blocked.is_some());
         assert!(p.next_batch.is_empty());
         let mut s = spec(vec![]);
         s.scale_in.min_remaining = 0;
-        let p = compute(&s, &app(vec![ecc("e1", true)]));
+        let p = compute0(&s, &app(vec![ecc("e1", true)]));
         assert_eq!(p.next_batch, vec!["e1"]);
     }
 
     #[test]
     fn converged_app_plans_nothing() {
-        let p = compute(&spec(vec![by_ecc("e1")]), &app(vec![ecc("e1", true)]));
+        let p = compute0(&spec(vec![by_ecc("e1")]), &app(vec![ecc("e1", true)]));
         assert!(p.is_converged());
         assert!(p.next_batch.is_empty() && p.blocked.is_none());
     }
@@ -306,7 +446,7 @@ mod tests {
         for e in &mut a.eccs {
             e.instance_id.clear();
         }
-        let p = compute(&spec(m), &a);
+        let p = compute0(&spec(m), &a);
         assert!(p.next_batch.is_empty());
         assert!(!p.is_converged());
         assert!(p.incomplete.as_deref().unwrap().contains("EcuList"));
@@ -321,7 +461,7 @@ mod tests {
         let mut a = app(vec![ecc("e1", true), ecc("e2", true), ecc("e3", true)]);
         a.eccs[0].instance_id.clear();
         a.ecus[0].instance_id.clear();
-        let p = compute(&spec(m), &a);
+        let p = compute0(&spec(m), &a);
         assert!(p.incomplete.is_some(), "{p:?}");
         assert!(p.next_batch.is_empty());
     }
@@ -333,7 +473,7 @@ mod tests {
         for e in &mut a.eccs {
             e.instance_id.clear();
         }
-        let p = compute(&spec(vec![by_ecc("e1")]), &a);
+        let p = compute0(&spec(vec![by_ecc("e1")]), &a);
         assert_eq!(p.next_batch, vec!["e2"]);
     }
 
@@ -342,7 +482,7 @@ mod tests {
         let mut s = spec(vec![by_ecc("d")]);
         s.scale_in.min_remaining = 2;
         // d listed twice and healthy, e healthy: removing e leaves ONE distinct healthy ECC.
-        let p = compute(
+        let p = compute0(
             &s,
             &app(vec![ecc("d", true), ecc("d", true), ecc("e", true)]),
         );
@@ -352,7 +492,7 @@ mod tests {
         // x listed once healthy, once not: one entry in the batch, counted unhealthy.
         let mut s = spec(vec![by_ecc("d")]);
         s.scale_in.min_remaining = 0;
-        let p = compute(
+        let p = compute0(
             &s,
             &app(vec![ecc("x", true), ecc("d", true), ecc("x", false)]),
         );
@@ -373,7 +513,7 @@ mod tests {
         s.scale_in.min_remaining = 0;
         let mut a = app(vec![ecc("e1", true), ecc("e2", false), ecc("e3", true)]);
         a.eccs[1].instance_id.clear();
-        let p = compute(&s, &a);
+        let p = compute0(&s, &a);
         assert_eq!(p.to_remove, vec!["e3", "e2"]);
         assert_eq!(p.next_batch, vec!["e3"]);
     }

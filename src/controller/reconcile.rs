@@ -7,9 +7,11 @@
 
 use super::conditions::{self, Outcome};
 use super::decide::{
-    self, Input, Need, Observation, OrderRead, Requeue, SendResult, Step, Verdict,
+    self, Input, Need, Observation, OrderRead, Requeue, Send, SendResult, Step, Verdict,
 };
 use super::events::{self, Note};
+use super::lookup::Lookups;
+use super::plan::FreeEcus;
 use super::status::{now_ms, rfc3339, write_status};
 use super::{Context, Error, object_key};
 use crate::crd::{
@@ -66,27 +68,45 @@ pub enum PassError {
 
 /// What must hold right before a ScaleIn goes out.
 #[async_trait::async_trait]
-pub trait Fence: Send + Sync {
+pub trait Fence: std::marker::Send + Sync {
     /// Record the intent (in `status`) durably and prove this pass may still act. An error
     /// means: do not send.
     async fn before_send(&self, status: &EdasAppMembershipStatus) -> Result<(), PassError>;
 }
 
 /// One pass of the state machine against `api`: reads as `decide` asks, then at most one
-/// ScaleIn behind `fence`. No Kubernetes I/O of its own, so tests run it in-process.
+/// ScaleIn or ScaleOut behind `fence`. No Kubernetes I/O of its own, so tests run it
+/// in-process. Deploy groups and free ECUs are read each time they are needed.
 pub async fn pass(
     api: &dyn EdasApi,
     input: &Input<'_>,
     fence: &dyn Fence,
 ) -> Result<Verdict, PassError> {
+    pass_with(api, input, fence, &Lookups::default(), "").await
+}
+
+/// [`pass`] with shared lookups: ListDeployGroup and ListScaleOutEcu answers cached under
+/// `scope` (the identity and region the client speaks for).
+pub async fn pass_with(
+    api: &dyn EdasApi,
+    input: &Input<'_>,
+    fence: &dyn Fence,
+    lookups: &Lookups,
+    scope: &str,
+) -> Result<Verdict, PassError> {
     let app_id = input.spec.app_id.as_str();
     let mut obs = Observation::default();
+    let src = Sources {
+        api,
+        lookups,
+        scope,
+    };
     for _ in 0..MAX_READS_PER_PASS {
         match decide::decide(input, &obs) {
-            Step::Need(need) => fetch(api, app_id, need, &mut obs)
+            Step::Need(need) => fetch(&src, app_id, need, &mut obs)
                 .await
                 .map_err(|e| PassError::Edas(e, None))?,
-            Step::Done(v) => return send(api, app_id, *v, input.now, fence).await,
+            Step::Done(v) => return send(&src, app_id, *v, input.now, fence).await,
         }
     }
     Err(PassError::Edas(
@@ -98,13 +118,28 @@ pub async fn pass(
     ))
 }
 
+/// Where a pass reads from.
+struct Sources<'a> {
+    api: &'a dyn EdasApi,
+    lookups: &'a Lookups,
+    scope: &'a str,
+}
+
 async fn fetch(
-    api: &dyn EdasApi,
+    src: &Sources<'_>,
     app_id: &str,
     need: Need,
     obs: &mut Observation,
 ) -> Result<(), EdasError> {
+    let api = src.api;
     match need {
+        Need::DeployGroups => {
+            obs.groups = Some(src.lookups.groups(api, src.scope, app_id).await?);
+        }
+        Need::ScaleOutEcus { fresh } => {
+            let (ecus, fresh) = src.lookups.free_ecus(api, src.scope, app_id, fresh).await?;
+            obs.free_ecus = Some(FreeEcus { ecus, fresh });
+        }
         Need::App => obs.app = Some(api.query_application_status(app_id).await?),
         Need::RecentOrders => obs.recent = Some(api.list_recent_change_orders(app_id).await?),
         Need::Order(id) => {
@@ -121,20 +156,40 @@ async fn fetch(
 }
 
 async fn send(
-    api: &dyn EdasApi,
+    src: &Sources<'_>,
     app_id: &str,
     v: Verdict,
     now: i64,
     fence: &dyn Fence,
 ) -> Result<Verdict, PassError> {
+    let api = src.api;
     let Some(s) = v.send.clone() else {
         return Ok(v);
     };
     fence.before_send(&v.status).await?;
-    tracing::info!(app = %app_id, eccs = %s.ecc_ids.join(","), force = s.force, "sending ScaleInApplication");
-    super::failpoint::hit("before-scale-in");
-    let result = api.scale_in_application(app_id, &s.ecc_ids, s.force).await;
-    super::failpoint::hit("after-scale-in");
+    let result = match &s {
+        Send::ScaleIn { ecc_ids, force } => {
+            tracing::info!(app = %app_id, eccs = %ecc_ids.join(","), force, "sending ScaleInApplication");
+            super::failpoint::hit("before-scale-in");
+            let r = api.scale_in_application(app_id, ecc_ids, *force).await;
+            super::failpoint::hit("after-scale-in");
+            r
+        }
+        Send::ScaleOut {
+            ecu_ids,
+            deploy_group,
+            ..
+        } => {
+            tracing::info!(app = %app_id, ecus = %ecu_ids.join(","), group = %deploy_group, "sending ScaleOutApplication");
+            super::failpoint::hit("before-scale-out");
+            let r = api
+                .scale_out_application(app_id, deploy_group, ecu_ids)
+                .await
+                .map(Some);
+            super::failpoint::hit("after-scale-out");
+            r
+        }
+    };
     let result = match result {
         Ok(Some(id)) => SendResult::Created(id),
         Ok(None) => SendResult::Forced,
@@ -143,6 +198,15 @@ async fn send(
             SendResult::Unknown(e.to_string())
         }
         Err(e) if e.is_change_order_in_progress() => SendResult::InProgress(e.to_string()),
+        Err(e)
+            if matches!(s, Send::ScaleOut { .. })
+                && matches!(e, EdasError::Business { .. })
+                && !e.is_auth() =>
+        {
+            // The free-ECU answer may be out of date: the next plan reads it afresh.
+            src.lookups.forget_ecus(src.scope);
+            SendResult::Refused(e.to_string())
+        }
         Err(e) => {
             // Known not applied (refused by the gateway or EDAS): the intent is void.
             let mut st = v.status;
@@ -251,11 +315,12 @@ impl End {
 }
 
 /// Everything checked before any EDAS call: deletion, pause, spec, ownership of the app,
-/// credentials. Either the client to use, or how the reconcile ends without one.
+/// credentials. Either the client to use and the scope of its shared lookups (identity and
+/// region), or how the reconcile ends without one.
 async fn preflight(
     obj: &EdasAppMembership,
     ctx: &Context,
-) -> Result<Arc<dyn EdasApi>, (Outcome, Action)> {
+) -> Result<(Arc<dyn EdasApi>, String), (Outcome, Action)> {
     if obj.meta().deletion_timestamp.is_some() {
         return Err((Outcome::Terminating, Action::await_change()));
     }
@@ -290,9 +355,11 @@ async fn preflight(
             Action::requeue(Duration::from_secs(120)),
         )
     })?;
-    ctx.edas
+    let api = ctx
+        .edas
         .client(&identity, &creds, &obj.spec.region_id)
-        .map_err(|msg| (Outcome::InvalidSpec(msg), Action::await_change()))
+        .map_err(|msg| (Outcome::InvalidSpec(msg), Action::await_change()))?;
+    Ok((api, format!("{identity}/{}", obj.spec.region_id)))
 }
 
 async fn run(
@@ -301,8 +368,8 @@ async fn run(
     old: &EdasAppMembershipStatus,
 ) -> Result<End, Ended> {
     ctx.remember_recorded_calls().await;
-    let api = match preflight(obj, ctx).await {
-        Ok(api) => api,
+    let (api, scope) = match preflight(obj, ctx).await {
+        Ok(found) => found,
         Err((outcome, action)) => return Ok(End::plain(obj, outcome, action)),
     };
     let policy = ctx.policy(&obj.spec);
@@ -321,7 +388,7 @@ async fn run(
     };
     let key = object_key(obj);
     let written = |f: &KubeFence<'_>| crate::lock(&f.written).clone();
-    match pass(&*api, &input, &fence).await {
+    match pass_with(&*api, &input, &fence, &ctx.lookups, &scope).await {
         Ok(v) => {
             ctx.record_verdict(&v);
             let action = ctx.requeue_action(&key, &v.requeue);
@@ -486,8 +553,8 @@ fn static_reason(r: &str) -> &'static str {
 impl Context {
     /// Count, learn and log what a verdict says happened.
     fn record_verdict(&self, v: &Verdict) {
-        for c in &v.counters {
-            self.metrics.change_order(c);
+        for (direction, result) in &v.counters {
+            self.metrics.change_order(direction, result);
         }
         if let Some((took, n, polls)) = v.learned {
             self.order_durations.learn(took, n, polls);

@@ -5,7 +5,7 @@ use super::plan::Plan;
 use super::{Context, Error, object_key};
 use crate::crd::{
     ChangeOrderStatus, EdasAppMembership, EdasAppMembershipStatus, FIELD_MANAGER, HISTORY_LIMIT,
-    ObservedMember, PlanStatus,
+    ObservedMember, PlanStatus, direction,
 };
 use crate::edas::{AppStatus, ChangeOrderDetail, ChangeOrderSummary, CoStatus, wire};
 use kube::api::{Patch, PatchParams};
@@ -40,7 +40,12 @@ pub fn co_from_detail(
     if !d.co_type.is_empty() {
         co.co_type = d.co_type.clone();
     }
-    if co.ecc_ids.is_empty() {
+    // A scale-out's targets are the ECUs it adds; any other order's are ECCs.
+    if co.direction == direction::SCALE_OUT || super::decide::type_is(&d.co_type, "out") {
+        if co.ecu_ids.is_empty() {
+            co.ecu_ids = d.targets.clone();
+        }
+    } else if co.ecc_ids.is_empty() {
         co.ecc_ids = d.targets.clone();
     }
     co.message = d
@@ -70,7 +75,9 @@ pub fn co_from_summary(s: &ChangeOrderSummary) -> ChangeOrderStatus {
         status: s.status.name(),
         status_code: s.status.code(),
         summary: format!("{} {}", s.status.name(), s.id),
+        direction: String::new(),
         ecc_ids: Vec::new(),
+        ecu_ids: Vec::new(),
         source: s.source.clone(),
         co_type: if s.co_type_code.is_empty() {
             s.co_type.clone()
@@ -127,7 +134,13 @@ pub fn record_observation(
         to_remove: plan.to_remove.clone(),
         missing: plan.missing.clone(),
         next_batch: plan.next_batch.clone(),
-        blocked_reason: plan.blocked.clone().or(plan.incomplete.clone()),
+        to_add: plan.to_add.clone(),
+        next_add_batch: plan.add_batch.clone(),
+        blocked_reason: plan
+            .blocked
+            .clone()
+            .or(plan.incomplete.clone())
+            .or((!plan.unaddable.is_empty()).then(|| plan.unaddable.join("; "))),
     });
     st.last_observed_at = Some(rfc3339(now));
 }

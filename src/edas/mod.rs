@@ -351,6 +351,16 @@ pub struct EcuHost {
     pub ip: String,
 }
 
+/// A deploy group as ListDeployGroup lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployGroup {
+    pub group_id: String,
+    pub name: String,
+    /// 0 default, 1 canary off, 2 canary on.
+    pub group_type: Option<i64>,
+    pub cluster_id: Option<String>,
+}
+
 /// A change order as ListRecentChangeOrder lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeOrderSummary {
@@ -423,6 +433,15 @@ pub trait EdasApi: Send + Sync {
         ecu_ids: &[String],
     ) -> Result<String>;
     async fn get_change_order_info(&self, change_order_id: &str) -> Result<ChangeOrderDetail>;
+    /// ListScaleOutEcu: the ECUs that can take an app (online, running no application), by
+    /// the app's cluster when `cluster_id` is given (one answer serves every app of it).
+    async fn list_scale_out_ecus(
+        &self,
+        app_id: &str,
+        cluster_id: Option<&str>,
+    ) -> Result<Vec<EcuHost>>;
+    /// ListDeployGroup: the app's deploy groups.
+    async fn list_deploy_groups(&self, app_id: &str) -> Result<Vec<DeployGroup>>;
     async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>>;
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>>;
     async fn get_application(&self, app_id: &str) -> Result<ApplicationSummary>;

@@ -8,8 +8,8 @@ use super::client::{
     missing, recent_orders_from_wire,
 };
 use super::{
-    AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, EdasApi, EdasError,
-    Operation, Result, wire,
+    AppStatus, ApplicationSummary, ChangeOrderDetail, ChangeOrderSummary, DeployGroup, EcuHost,
+    EdasApi, EdasError, Operation, Result, wire,
 };
 use serde::de::DeserializeOwned;
 
@@ -134,6 +134,48 @@ impl<C: Transport> EdasApi for C {
         let op = Operation::ListRecentChangeOrder;
         let (r, rid) = self.call(op, &[("AppId", app_id.to_string())]).await?;
         recent_orders_from_wire(r, rid)
+    }
+
+    async fn list_scale_out_ecus(
+        &self,
+        app_id: &str,
+        cluster_id: Option<&str>,
+    ) -> Result<Vec<EcuHost>> {
+        let params = match cluster_id.filter(|c| !c.is_empty()) {
+            Some(c) => vec![("ClusterId", c.to_string())],
+            None => vec![("AppId", app_id.to_string())],
+        };
+        let (r, _): (wire::ListScaleOutEcuResponse, _) =
+            self.call(Operation::ListScaleOutEcu, &params).await?;
+        Ok(r.ecu_info_list
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|u| !u.ecu_id.is_empty() && u.online != Some(false))
+            .map(|u| EcuHost {
+                ecu_id: u.ecu_id,
+                instance_id: u.instance_id,
+                ip: u.ip_addr,
+            })
+            .collect())
+    }
+
+    async fn list_deploy_groups(&self, app_id: &str) -> Result<Vec<DeployGroup>> {
+        let (r, _): (wire::ListDeployGroupResponse, _) = self
+            .call(Operation::ListDeployGroup, &[("AppId", app_id.to_string())])
+            .await?;
+        Ok(r.deploy_group_list
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|g| !g.group_id.is_empty())
+            .map(|g| DeployGroup {
+                group_id: g.group_id,
+                name: g.group_name,
+                group_type: g.group_type,
+                cluster_id: g.cluster_id.filter(|c| !c.is_empty()),
+            })
+            .collect())
     }
 
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {
