@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One-command demo: a real kube-apiserver (built once and cached), the EDAS simulator with its
 # built-in demo fleet, the operator (out of cluster, with the RBAC-limited identity), and the
-# example EdasAppMembership applied. Shows the resource go Ready and the ECCs change.
+# example EdasAppMembership applied. The example replaces a host: it declares the free host
+# i-demo-5 and drops i-demo-4, so the operator adds i-demo-5 (ScaleOut), waits until it runs,
+# then removes ecc-demo-4 (ScaleIn). Shows the resource go Ready, the ECCs change, and (from
+# the simulator's change orders) that the addition finished before the removal started.
 #
 #   hack/demo.sh                      everything local; stops it all at the end
 #   hack/demo.sh --keep               leave it running (prints how to reach it, and how to stop)
@@ -84,12 +87,17 @@ sed -e 's/^\(\s*ALIBABA_CLOUD_ACCESS_KEY_ID:\).*/\1 demo-access-key-id/' \
 k -n demo apply -f deploy/examples/credentials-rolebinding.yaml >/dev/null
 k -n demo apply -f deploy/examples/membership.yaml
 
-say "watching it converge (kubectl get eam -n demo)"
-for _ in $(seq 12); do
-  k -n demo get eam --no-headers 2>/dev/null || true
-  if k -n demo wait --for=condition=Ready --timeout=5s eam --all >/dev/null 2>&1; then break; fi
+say "watching it converge: add i-demo-5 first, then remove ecc-demo-4"
+# One line each time what the operator is doing changes: the Synced reason (ChangeOrderRunning,
+# WaitingForNewMembers, Converged, ...), the change order and the plan still ahead.
+PROGRESS='{.status.conditions[?(@.type=="Synced")].reason}  order: {.status.changeOrder.direction} {.status.changeOrder.status}  to add: {.status.plan.toAdd[*].member}  to remove: {.status.plan.toRemove}'
+last=""
+for _ in $(seq 60); do
+  line=$(k -n demo get eam demo-app -o jsonpath="$PROGRESS" 2>/dev/null || true)
+  if [[ -n "$line" && "$line" != "$last" ]]; then echo "$line"; last="$line"; fi
+  if k -n demo wait --for=condition=Ready --timeout=2s eam/demo-app >/dev/null 2>&1; then break; fi
 done
-k -n demo wait --for=condition=Ready --timeout=120s eam --all
+k -n demo wait --for=condition=Ready --timeout=120s eam/demo-app
 k -n demo get eam
 
 say "the demo app's ECCs after"
@@ -102,7 +110,34 @@ k -n demo get events.events.k8s.io --sort-by=.metadata.creationTimestamp \
 
 say "status (conditions and the change order)"
 k -n demo get eam -o jsonpath='{range .items[*].status.conditions[*]}{.type}={.status} ({.reason}){"\n"}{end}'
-k -n demo get eam -o jsonpath='{range .items[*].status.history[*]}{.id} {.status} {.eccIds}{"\n"}{end}'
+k -n demo get eam -o jsonpath='{range .items[*].status.history[*]}{.direction} {.id} {.status}  ECUs: {.ecuIds}  ECCs: {.eccIds}{"\n"}{end}'
+
+say "the order of work, from the simulator's change orders (GET $SIM/_sim/state)"
+python3 - "$APP" "$(curl -fs "$SIM/_sim/state")" <<'PY'
+import datetime, json, sys
+app, state = sys.argv[1], json.loads(sys.argv[2])
+orders = sorted((o for o in state["changeOrders"] if o["appId"] == app), key=lambda o: o["createdAt"])
+
+
+def at(ms):
+    return datetime.datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S.%f")[:-3] if ms else "(running)"
+
+
+for o in orders:
+    if o["coType"] == "CoScaleOut":
+        what = "adds " + ",".join(o["ecuIds"])
+    else:
+        what = "removes " + ",".join(o["eccIds"])
+    print(f"{o['coType']:<10}  created {at(o['createdAt'])}  finished {at(o['finishedAt'])}  status {o['status']}  {what}")
+outs = [o for o in orders if o["coType"] == "CoScaleOut"]
+ins = [o for o in orders if o["coType"] == "CoScaleIn"]
+if not outs or not ins:
+    sys.exit("expected a ScaleOut and a ScaleIn order, got: " + (", ".join(o["coType"] for o in orders) or "none"))
+added = max(o["finishedAt"] or float("inf") for o in outs)
+if added > min(o["createdAt"] for o in ins):
+    sys.exit("a ScaleIn was created before the ScaleOut had finished")
+print("the ScaleOut finished before the ScaleIn was created: capacity never dipped below 4")
+PY
 
 if [[ $KEEP -eq 1 ]]; then
   say "left running"

@@ -555,6 +555,8 @@ pub mod reason {
     pub const WAITING_FOR_NEW_MEMBERS: &str = "WaitingForNewMembers";
     /// An added ECC did not become healthy within changeOrderTimeout: removals stopped.
     pub const NEW_MEMBER_UNHEALTHY: &str = "NewMemberUnhealthy";
+    /// A ScaleOut waits for its rate budget (40/min per key): nothing was sent.
+    pub const WAITING_FOR_BUDGET: &str = "WaitingForBudget";
     /// EDAS refused a ScaleOut (not applied); retried with backoff.
     pub const SCALE_OUT_REFUSED: &str = "ScaleOutRefused";
 }

@@ -262,7 +262,9 @@ async fn e2e_image_holds_one_static_binary_and_runs_read_only_non_root_to_conver
     assert_eq!(sim.scale_ins(&app).await.len(), 1);
     let metrics = op.metrics().await;
     assert!(
-        metrics.contains("edas_operator_change_orders_total{result=\"succeeded\"} 1"),
+        metrics.contains(
+            "edas_operator_change_orders_total{direction=\"ScaleIn\",result=\"succeeded\"} 1"
+        ),
         "{metrics}"
     );
     assert!(op.exited().is_none());

@@ -28,8 +28,8 @@ struct MemFence {
 impl Fence for MemFence {
     async fn before_send(&self, status: &EdasAppMembershipStatus) -> Result<(), PassError> {
         assert!(
-            status.pending_scale_in.is_some(),
-            "a ScaleIn without its intent recorded"
+            status.pending_scale_in.is_some() || status.pending_scale_out.is_some(),
+            "a ScaleIn or ScaleOut without its intent recorded"
         );
         self.intents.lock().unwrap().push(status.clone());
         Ok(())
@@ -49,7 +49,17 @@ struct World {
 }
 
 fn world(n: usize, spec: serde_json::Value, faults: serde_json::Value) -> World {
-    let ecus: Vec<_> = (1..=n)
+    world_with_free(n, 0, spec, faults)
+}
+
+/// `n` ECUs running the app (ecc-j on ecu-j, host i-j) and `free` more ECUs that run nothing.
+fn world_with_free(
+    n: usize,
+    free: usize,
+    spec: serde_json::Value,
+    faults: serde_json::Value,
+) -> World {
+    let ecus: Vec<_> = (1..=n + free)
         .map(|j| json!({"ecuId": format!("ecu-{j}"), "instanceId": format!("i-{j}"), "ip": format!("10.0.0.{j}"), "groupId": "g"}))
         .collect();
     let eccs: Vec<_> = (1..=n)
@@ -58,6 +68,7 @@ fn world(n: usize, spec: serde_json::Value, faults: serde_json::Value) -> World 
     let doc = json!({
         "accessKeys": [{"id": "ak", "secret": "sk"}],
         "apps": [{"appId": APP, "regionId": "cn-hangzhou", "name": APP,
+                  "clusterId": "c1",
                   "groups": [{"groupId": "g", "groupName": "_DEFAULT_GROUP"}],
                   "ecus": ecus, "eccs": eccs}],
         "changeOrders": {"secondsPerInstance": 2.0, "batchType": "Automatic", "batchCount": 1},
@@ -317,4 +328,83 @@ async fn ready_costs_one_observation_and_a_later_one_confirms_it() {
     assert_eq!(v.status.ready_basis.unwrap().source, "Observation");
     assert_eq!(qas_calls(&w), 2);
     assert_eq!(w.max_attempts(), 1);
+}
+
+/// The calls of `action`, in order, with what they named.
+fn calls_of(w: &World, action: &str) -> Vec<(i64, Vec<String>)> {
+    w.edas
+        .state()
+        .calls()
+        .iter()
+        .filter(|c| c.action == action)
+        .map(|c| (c.at, [c.ecc_ids.clone(), c.ecu_ids.clone()].concat()))
+        .collect()
+}
+
+fn replace_two() -> serde_json::Value {
+    json!({"members": [{"instanceId": "i-1"}, {"instanceId": "i-2"}, {"ip": "10.0.0.5"}, {"ecuId": "ecu-6"}],
+           "scaleIn": {"maxPerChangeOrder": 5, "minRemaining": 1}})
+}
+
+#[tokio::test]
+async fn a_replacement_adds_and_sees_the_new_eccs_healthy_before_any_removal() {
+    let mut w = world_with_free(4, 2, replace_two(), json!({}));
+    w.converge(100).await;
+    let outs = calls_of(&w, "ScaleOutApplication");
+    let ins = calls_of(&w, "ScaleInApplication");
+    assert_eq!(outs.len(), 1, "one ScaleOut: {outs:?}");
+    assert_eq!(outs[0].1, vec!["ecu-5", "ecu-6"]);
+    assert_eq!(ins.len(), 1, "one ScaleIn: {ins:?}");
+    assert_eq!(ins[0].1, vec!["ecc-3", "ecc-4"]);
+    // The ScaleOut's order ended, and an observation after it, before the ScaleIn.
+    let qas = calls_of(&w, "QueryApplicationStatus");
+    assert!(outs[0].0 < ins[0].0);
+    assert!(
+        qas.iter()
+            .any(|(at, _)| *at > outs[0].0 + 4_000 && *at <= ins[0].0)
+    );
+    let st = w.edas.state().snapshot();
+    let ecus: Vec<&str> = st.apps[0].eccs.iter().map(|e| e.ecu_id.as_str()).collect();
+    assert_eq!(ecus, vec!["ecu-1", "ecu-2", "ecu-5", "ecu-6"]);
+    assert!(w.status.additions.is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_scale_out_answer_is_adopted_never_resent() {
+    for mode in ["gateway504", "drop"] {
+        let mut w = world_with_free(
+            4,
+            2,
+            replace_two(),
+            json!({"lateApply": {"mode": mode, "lateApplyMs": 4000, "times": 1}}),
+        );
+        w.converge(200).await;
+        assert_eq!(
+            calls_of(&w, "ScaleOutApplication").len(),
+            1,
+            "{mode}: {:?}",
+            w.outcomes
+        );
+        assert_eq!(calls_of(&w, "ScaleInApplication").len(), 1, "{mode}");
+        assert_eq!(w.eccs().len(), 4, "{mode}");
+    }
+}
+
+#[tokio::test]
+async fn stale_reads_after_an_addition_never_resend_it() {
+    let mut w = world_with_free(
+        3,
+        1,
+        json!({"members": [{"instanceId": "i-1"}, {"instanceId": "i-2"}, {"instanceId": "i-3"}, {"instanceId": "i-4"}]}),
+        json!({"staleReads": {"staleReadMs": 6000}}),
+    );
+    w.converge(300).await;
+    assert_eq!(
+        calls_of(&w, "ScaleOutApplication").len(),
+        1,
+        "{:?}",
+        w.outcomes
+    );
+    assert_eq!(calls_of(&w, "ScaleInApplication").len(), 0);
+    assert_eq!(w.eccs().len(), 4);
 }

@@ -196,7 +196,8 @@ async fn scale_out_onto_a_free_ecu() {
         .into_iter()
         .map(|u| u.ecu_id)
         .collect();
-    assert_eq!(free, strings(&["ecu-demo-5", "ecu-demo-6"]));
+    // Cluster-level: demo-worker's free ECU is in the same cluster (cluster-demo).
+    assert_eq!(free, strings(&["ecu-demo-5", "ecu-demo-6", "ecu-worker-4"]));
     let id = c
         .scale_out_application(DEMO_APP_ID, "grp-demo-default", &free[..1])
         .await
@@ -211,6 +212,15 @@ async fn scale_out_onto_a_free_ecu() {
         .unwrap_err();
     assert!(
         matches!(e, EdasError::Business { code: 601, ref message, .. } if message.contains("ecu-demo-1"))
+    );
+    let e = c
+        .scale_out_application(DEMO_APP_ID, "grp-demo-default", &strings(&["ecu-worker-1"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, EdasError::Business { code: 601, ref message, .. }
+            if message.contains("ecu-worker-1") && message.contains("already runs an application")),
+        "{e:?}"
     );
     sim.shutdown().await;
 }
@@ -1238,12 +1248,14 @@ async fn new_faults_are_set_read_switched_off_and_checked_at_the_admin_endpoint(
         "staleReads": {"staleReadMs": 100},
         "partialEcuList": {"mode": "missing"},
         "duplicateRows": {"firstOnly": true},
-        "asyncForce": {"delayMs": 100}
+        "asyncForce": {"delayMs": 100},
+        "unhealthyScaleOut": {"appIds": [DEMO_APP_ID]}
     });
     let (status, faults) = admin_post(&sim, "/_sim/faults", all).await;
     assert_eq!(status, 200, "{faults}");
     assert_eq!(faults["lateApply"]["mode"], "hang");
     assert_eq!(faults["partialEcuList"]["mode"], "missing");
+    assert_eq!(faults["unhealthyScaleOut"]["appIds"][0], DEMO_APP_ID);
     let state: serde_json::Value = reqwest::get(format!("{}/_sim/state", sim.base_url()))
         .await
         .unwrap()
@@ -1254,10 +1266,11 @@ async fn new_faults_are_set_read_switched_off_and_checked_at_the_admin_endpoint(
     let (_, faults) = admin_post(
         &sim,
         "/_sim/faults",
-        serde_json::json!({"lateApply": null, "asyncForce": null}),
+        serde_json::json!({"lateApply": null, "asyncForce": null, "unhealthyScaleOut": null}),
     )
     .await;
     assert!(faults["lateApply"].is_null() && faults["asyncForce"].is_null());
+    assert!(faults["unhealthyScaleOut"].is_null());
     assert_eq!(faults["duplicateRows"]["firstOnly"], true, "untouched");
     let bad = [
         (

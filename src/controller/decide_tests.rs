@@ -726,3 +726,331 @@ fn ready_waits_for_an_observation_when_the_order_did_not_finish_the_plan() {
         Outcome::Converged | Outcome::ConvergedByOrder(_)
     ));
 }
+
+// ---------------------------------------------------------------- both directions
+
+fn free(id: &str) -> EcuHost {
+    let e = ecc(id);
+    EcuHost {
+        ecu_id: e.ecu_id,
+        instance_id: e.instance_id,
+        ip: e.ip,
+    }
+}
+
+/// Declare the host of `id` (instanceId i-<id>), which runs nothing yet.
+fn with_host(mut c: Case, id: &str) -> Case {
+    c.spec.members.push(Member {
+        instance_id: Some(format!("i-{id}")),
+        ..Default::default()
+    });
+    c
+}
+
+fn unhealthy(mut a: AppStatus, id: &str) -> AppStatus {
+    for e in a.eccs.iter_mut().filter(|e| e.ecc_id == id) {
+        e.app_state = AppState::Stopped;
+    }
+    a
+}
+
+fn scale_out_detail(id: &str, code: i64, ecus: &[&str]) -> ChangeOrderDetail {
+    ChangeOrderDetail {
+        co_type: "CoScaleOut".into(),
+        ..detail(id, code, ecus)
+    }
+}
+
+fn our_scale_out(id: &str, ecus: &[&str], created: i64) -> ChangeOrderStatus {
+    ChangeOrderStatus {
+        direction: "ScaleOut".into(),
+        co_type: "CoScaleOut".into(),
+        ecu_ids: ecus.iter().map(|s| s.to_string()).collect(),
+        generation: Some(1),
+        ..ours(id, &[], created)
+    }
+}
+
+/// a and b run; the spec keeps a, drops b and adds the free host n.
+fn replacement() -> (Case, World) {
+    let c = with_host(Case::new(&["a"], 1), "n");
+    let mut w = World::new(&["a", "b"]);
+    w.free = vec![free("n"), free("m")];
+    (c, w)
+}
+
+#[test]
+fn a_replacement_adds_first_with_its_intent_recorded() {
+    let (c, w) = replacement();
+    let (v, asked) = c.run(&w);
+    assert_eq!(
+        v.send,
+        Some(Send::ScaleOut {
+            ecu_ids: vec!["ecu-n".into()],
+            deploy_group: "g-default".into(),
+            members: vec!["instanceId=i-n".into()],
+        })
+    );
+    assert_eq!(
+        asked,
+        vec![
+            Need::App,
+            Need::ScaleOutEcus { fresh: false },
+            Need::RecentOrders,
+            Need::DeployGroups
+        ]
+    );
+    let p = v.status.pending_scale_out.clone().expect("intent recorded");
+    assert_eq!(
+        (p.ecu_ids, p.deploy_group),
+        (vec!["ecu-n".into()], "g-default".into())
+    );
+    assert!(v.status.pending_scale_in.is_none());
+    let plan = v.status.plan.clone().unwrap();
+    assert_eq!(plan.to_remove, vec!["b"]);
+    assert!(
+        plan.next_batch.is_empty(),
+        "no removal is planned before the addition"
+    );
+    assert_eq!(plan.next_add_batch, vec!["ecu-n"]);
+    assert_eq!(plan.to_add[0].member, "instanceId=i-n");
+    let v = after_send(*Box::new(v), SendResult::Created("co1".into()), T0);
+    let co = v.status.change_order.clone().unwrap();
+    assert_eq!(
+        (co.direction.as_str(), co.ecu_ids.clone()),
+        ("ScaleOut", vec!["ecu-n".to_string()])
+    );
+    assert!(v.status.pending_scale_out.is_none());
+    assert_eq!(v.counters, vec![("ScaleOut", "started")]);
+    assert!(
+        v.notes[0]
+            .text
+            .contains("ScaleOutApplication co1 adds ECU(s) ecu-n (instanceId=i-n)")
+    );
+}
+
+#[test]
+fn no_removal_until_the_added_ecc_is_observed_healthy() {
+    let (mut c, w) = replacement();
+    c.status.change_order = Some(our_scale_out("co1", &["ecu-n"], T0 - 20_000));
+    let mut w = w.order(scale_out_detail("co1", 2, &["ecu-n"]));
+    // Done, its ECC listed but not running yet.
+    w.app = unhealthy(app(&["a", "b", "n"]), "n");
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(
+        reason_of(&v.outcome),
+        reason::WAITING_FOR_NEW_MEMBERS,
+        "{:?}",
+        v.outcome
+    );
+    assert_eq!(v.status.additions.len(), 1);
+    assert_eq!(v.counters, vec![("ScaleOut", "succeeded")]);
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.text.starts_with("ScaleOut change order co1 added"))
+    );
+    // Healthy now: the removal goes out.
+    c.status = v.status;
+    c.now += 5_000;
+    w.app = app(&["a", "b", "n"]);
+    let (v, _) = c.run(&w);
+    assert_eq!(
+        v.send,
+        Some(Send::ScaleIn {
+            ecc_ids: vec!["b".into()],
+            force: false
+        })
+    );
+    assert!(v.status.additions.is_empty());
+}
+
+#[test]
+fn an_added_ecc_never_healthy_stops_the_removal_with_a_reason() {
+    let (mut c, mut w) = replacement();
+    c.status.additions = vec![crate::crd::AdditionRecord {
+        ecu_ids: vec!["ecu-n".into()],
+        change_order_id: "co1".into(),
+        at: rfc3339(T0 - 700_000),
+    }];
+    w.app = unhealthy(app(&["a", "b", "n"]), "n");
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::NEW_MEMBER_UNHEALTHY);
+    assert!(
+        matches!(&v.outcome, Outcome::Stalled { message, .. } if message.contains("ECC n on ECU ecu-n"))
+    );
+    // The spec drops the new host: it is an extra like any other, removable.
+    let mut c2 = Case::new(&["a", "b"], 1);
+    c2.status = c.status.clone();
+    let (v, _) = c2.run(&w);
+    assert_eq!(
+        v.send.map(|s| s.targets().to_vec()),
+        Some(vec!["n".to_string()])
+    );
+}
+
+#[test]
+fn an_addition_reads_do_not_show_yet_is_not_resent_within_the_hold_off() {
+    let (mut c, w) = replacement();
+    c.status.additions = vec![crate::crd::AdditionRecord {
+        ecu_ids: vec!["ecu-n".into()],
+        change_order_id: "co1".into(),
+        at: rfc3339(T0 - 5_000),
+    }];
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None, "reads may lag the addition");
+    assert_eq!(reason_of(&v.outcome), reason::WAITING_FOR_NEW_MEMBERS);
+    // Past the hold-off, EDAS still runs nothing there: plan afresh (observed, not blind).
+    c.now += 40_000;
+    let (v, _) = c.run(&w);
+    assert!(
+        matches!(v.send, Some(Send::ScaleOut { .. })),
+        "{:?}",
+        v.outcome
+    );
+}
+
+#[test]
+fn a_scale_out_with_a_lost_answer_is_adopted_by_its_ecus_or_seen_applied() {
+    let (mut c, w) = replacement();
+    c.status.pending_scale_out = Some(crate::crd::PendingScaleOut {
+        ecu_ids: vec!["ecu-n".into()],
+        deploy_group: "g-default".into(),
+        started_at: rfc3339(T0 - 3_000),
+        outcome_unknown: true,
+        quiet_observations: 0,
+        generation: Some(1),
+    });
+    let mut s = summary("co9", 1, "pop", T0 - 2_000);
+    s.co_type_code = "CoScaleOut".into();
+    let w1 = World::new(&["a", "b"])
+        .recent(s)
+        .order(scale_out_detail("co9", 1, &["ecu-n"]));
+    let (v, _) = c.run(&w1);
+    assert_eq!(v.send, None);
+    assert_eq!(v.counters, vec![("ScaleOut", "adopted")]);
+    let co = v.status.change_order.unwrap();
+    assert_eq!((co.id.as_str(), co.direction.as_str()), ("co9", "ScaleOut"));
+    assert!(v.status.pending_scale_out.is_none());
+    // No order found, but the ECU runs the app: applied; it was healthy, so the removal follows.
+    let mut w2 = w;
+    w2.app = app(&["a", "b", "n"]);
+    let (v, _) = c.run(&w2);
+    assert_eq!(
+        v.send.map(|s| s.targets().to_vec()),
+        Some(vec!["b".to_string()])
+    );
+    assert_eq!(v.status.history[0].direction, "ScaleOut");
+    assert_eq!(v.status.history[0].status, "Applied");
+    // Neither: nothing is sent again within the quiet window.
+    let (v, _) = c.run(&World {
+        free: vec![free("n")],
+        ..World::new(&["a", "b"])
+    });
+    assert_eq!(v.send, None);
+    assert_eq!(reason_of(&v.outcome), reason::OUTCOME_UNKNOWN);
+}
+
+#[test]
+fn hosts_that_cannot_be_added_stop_everything_and_are_named() {
+    // An IP shared by two free ECUs.
+    let mut c = Case::new(&["a"], 1);
+    c.spec.members.push(Member {
+        ip: Some("10.9.9.9".into()),
+        ..Default::default()
+    });
+    let mut w = World::new(&["a", "b"]);
+    let mut u1 = free("n");
+    let mut u2 = free("m");
+    u1.ip = "10.9.9.9".into();
+    u2.ip = "10.9.9.9".into();
+    w.free = vec![u1, u2];
+    let (v, asked) = c.run(&w);
+    assert_eq!(v.send, None, "b is not removed either");
+    assert_eq!(reason_of(&v.outcome), reason::MEMBER_NOT_ADDABLE);
+    assert!(
+        matches!(&v.outcome, Outcome::Stalled { message, .. } if message.contains("ip=10.9.9.9 matches 2 ECUs (ecu-n, ecu-m)")),
+        "{:?}",
+        v.outcome
+    );
+    assert!(!asked.contains(&Need::RecentOrders));
+    // A host no free ECU has (it runs another app, or is in another cluster).
+    let c = with_host(Case::new(&["a"], 1), "zz");
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert!(
+        matches!(&v.outcome, Outcome::Stalled { message, .. } if message.contains("instanceId=i-zz names no free ECU")),
+        "{:?}",
+        v.outcome
+    );
+}
+
+#[test]
+fn a_deploy_group_that_does_not_exist_is_an_invalid_spec_naming_the_groups() {
+    let (mut c, w) = replacement();
+    c.spec.scale_out.deploy_group = Some("blue".into());
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert!(
+        matches!(&v.outcome, Outcome::InvalidSpec(m) if m.contains("\"blue\"") && m.contains("_DEFAULT_GROUP (g-default)")),
+        "{:?}",
+        v.outcome
+    );
+    // By name or id.
+    c.spec.scale_out.deploy_group = Some("_DEFAULT_GROUP".into());
+    let (v, _) = c.run(&w);
+    assert!(
+        matches!(v.send, Some(Send::ScaleOut { ref deploy_group, .. }) if deploy_group == "g-default")
+    );
+}
+
+#[test]
+fn ecc_id_members_and_scale_out_off_stay_members_missing() {
+    let c = Case::new(&["a", "gone"], 1);
+    let (v, _) = c.run(&World::new(&["a"]));
+    assert!(
+        matches!(&v.outcome, Outcome::MembersMissing(m) if m.contains("eccId=gone") && m.contains("cannot be added")),
+        "{:?}",
+        v.outcome
+    );
+    // Scale-out off: today's remove-only behaviour, b goes, n stays missing.
+    let (mut c, w) = replacement();
+    c.spec.scale_out.enabled = false;
+    let (v, asked) = c.run(&w);
+    assert_eq!(
+        v.send.map(|s| s.targets().to_vec()),
+        Some(vec!["b".to_string()])
+    );
+    assert!(!asked.iter().any(|n| matches!(n, Need::ScaleOutEcus { .. })));
+}
+
+#[test]
+fn observe_plans_both_directions_and_sends_nothing() {
+    let (mut c, w) = replacement();
+    c.spec.management_policy = ManagementPolicy::Observe;
+    let (v, _) = c.run(&w);
+    assert_eq!(v.send, None);
+    assert!(
+        matches!(&v.outcome, Outcome::ObserveOnly(m) if m.contains("add 1 host(s): instanceId=i-n (ECU ecu-n), then remove 1 ECC(s): b")),
+        "{:?}",
+        v.outcome
+    );
+}
+
+#[test]
+fn a_refused_scale_out_clears_its_intent_and_names_the_member() {
+    let (c, w) = replacement();
+    let (v, _) = c.run(&w);
+    let v = after_send(
+        v,
+        SendResult::Refused("Code 601: ECU ecu-n already runs an application".into()),
+        T0,
+    );
+    assert!(v.status.pending_scale_out.is_none());
+    assert_eq!(reason_of(&v.outcome), reason::SCALE_OUT_REFUSED);
+    assert!(
+        matches!(&v.outcome, Outcome::Transient { message, .. } if message.contains("instanceId=i-n (ECU ecu-n)"))
+    );
+}

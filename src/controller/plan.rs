@@ -517,4 +517,104 @@ mod tests {
         assert_eq!(p.to_remove, vec!["e3", "e2"]);
         assert_eq!(p.next_batch, vec!["e3"]);
     }
+
+    fn host(inst: &str) -> Member {
+        Member {
+            instance_id: Some(inst.into()),
+            ..Default::default()
+        }
+    }
+
+    fn free_ecu(id: &str, ip: &str) -> EcuHost {
+        EcuHost {
+            ecu_id: format!("ecu-{id}"),
+            instance_id: format!("i-{id}"),
+            ip: ip.into(),
+        }
+    }
+
+    #[test]
+    fn hosts_to_add_need_the_free_ecus_then_resolve_and_hold_removals_back() {
+        let s = spec(vec![by_ecc("e1"), host("i-n1"), host("i-n2"), host("i-n3")]);
+        let a = app(vec![ecc("e1", true), ecc("e2", true)]);
+        let p = compute(&s, &a, None);
+        assert_eq!(p.needs_ecus, Some(EcuNeed::Any));
+        assert!(p.next_batch.is_empty() && p.to_add.is_empty());
+        let mut s2 = s.clone();
+        s2.scale_out.max_per_change_order = 2;
+        let free = FreeEcus {
+            ecus: vec![
+                free_ecu("n1", "10.1.0.1"),
+                free_ecu("n2", "10.1.0.2"),
+                free_ecu("n3", "10.1.0.3"),
+            ],
+            fresh: false,
+        };
+        let p = compute(&s2, &a, Some(&free));
+        assert_eq!(p.needs_ecus, None);
+        assert_eq!(p.add_batch, vec!["ecu-n1", "ecu-n2"]);
+        assert_eq!(p.to_add.len(), 3);
+        assert_eq!(p.to_remove, vec!["e2"]);
+        assert!(p.next_batch.is_empty(), "additions first");
+        assert!(!p.is_converged());
+    }
+
+    #[test]
+    fn a_host_a_cached_answer_lacks_asks_for_a_fresh_one_then_is_not_addable() {
+        let s = spec(vec![by_ecc("e1"), host("i-new")]);
+        let a = app(vec![ecc("e1", true)]);
+        let stale = FreeEcus {
+            ecus: vec![free_ecu("n1", "10.1.0.1")],
+            fresh: false,
+        };
+        let p = compute(&s, &a, Some(&stale));
+        assert_eq!(p.needs_ecus, Some(EcuNeed::Fresh));
+        assert!(p.unaddable.is_empty());
+        let fresh = FreeEcus {
+            fresh: true,
+            ..stale
+        };
+        let p = compute(&s, &a, Some(&fresh));
+        assert_eq!(p.needs_ecus, None);
+        assert!(p.unaddable[0].starts_with("instanceId=i-new names no free ECU"));
+        assert!(!p.is_converged());
+    }
+
+    #[test]
+    fn members_by_ecu_id_resolve_present_or_free_and_two_names_of_one_host_are_refused() {
+        let by_ecu = Member {
+            ecu_id: Some("ecu-e2".into()),
+            ..Default::default()
+        };
+        let a = app(vec![ecc("e1", true), ecc("e2", true)]);
+        let p = compute(&spec(vec![by_ecc("e1"), by_ecu]), &a, None);
+        assert!(p.is_converged(), "{p:?}");
+        let free = FreeEcus {
+            ecus: vec![free_ecu("n1", "10.1.0.1")],
+            fresh: true,
+        };
+        let twice = spec(vec![
+            by_ecc("e1"),
+            by_ecc("e2"),
+            host("i-n1"),
+            Member {
+                ip: Some("10.1.0.1".into()),
+                ..Default::default()
+            },
+        ]);
+        let p = compute(&twice, &a, Some(&free));
+        assert_eq!(p.unaddable.len(), 1, "{p:?}");
+        assert!(p.unaddable[0].contains("names the same host (ECU ecu-n1) as instanceId=i-n1"));
+    }
+
+    #[test]
+    fn with_scale_out_off_or_an_incomplete_observation_nothing_is_resolved() {
+        let mut s = spec(vec![by_ecc("e1"), host("i-n1")]);
+        s.scale_out.enabled = false;
+        let a = app(vec![ecc("e1", true)]);
+        let p = compute(&s, &a, None);
+        assert_eq!(p.needs_ecus, None);
+        assert_eq!(p.missing, vec!["instanceId=i-n1"]);
+        assert!(p.is_converged());
+    }
 }

@@ -166,6 +166,28 @@ async fn send(
     let Some(s) = v.send.clone() else {
         return Ok(v);
     };
+    if let Send::ScaleOut { ecu_ids, .. } = &s {
+        // ScaleOut has a budget (40/min): rather than record an intent and hold a worker
+        // until the window allows it, record the plan without the intent and come back then
+        // (the next pass skips its reads while the budget still says wait: `scale_out_turn`).
+        let wait = api.budget_wait(crate::edas::Operation::ScaleOutApplication);
+        if wait > super::BUDGET_WAIT_IN_LINE {
+            let mut v = v;
+            v.send = None;
+            v.status.pending_scale_out = None;
+            v.outcome = Outcome::Waiting {
+                reason: reason::WAITING_FOR_BUDGET,
+                message: format!(
+                    "adding ECU(s) {} waits {}s for the ScaleOutApplication rate budget; nothing was sent",
+                    ecu_ids.join(","),
+                    wait.as_secs()
+                ),
+            };
+            let jitter = Duration::from_millis(rand::random_range(0..1000));
+            v.requeue = Requeue::After(wait + jitter);
+            return Ok(v);
+        }
+    }
     fence.before_send(&v.status).await?;
     let result = match &s {
         Send::ScaleIn { ecc_ids, force } => {
@@ -362,6 +384,29 @@ async fn preflight(
     Ok((api, format!("{identity}/{}", obj.spec.region_id)))
 }
 
+/// The last pass planned a ScaleOut it could not send for its rate budget, nothing has
+/// happened since (same generation, no order or intent), and the budget still says wait: how
+/// long, so the pass does not spend reads on a plan it cannot carry out yet.
+fn scale_out_turn(
+    old: &EdasAppMembershipStatus,
+    generation: Option<i64>,
+    api: &dyn EdasApi,
+) -> Option<Duration> {
+    let waiting = conditions::get(&old.conditions, condition::SYNCED)
+        .is_some_and(|c| c.reason == reason::WAITING_FOR_BUDGET);
+    let quiet = old.pending_scale_in.is_none()
+        && old.pending_scale_out.is_none()
+        && old
+            .change_order
+            .as_ref()
+            .is_none_or(|c| !crate::edas::CoStatus::from_code(c.status_code).is_unfinished());
+    if !(waiting && quiet && old.observed_generation == generation) {
+        return None;
+    }
+    let wait = api.budget_wait(crate::edas::Operation::ScaleOutApplication);
+    (wait > super::BUDGET_WAIT_IN_LINE).then_some(wait)
+}
+
 async fn run(
     obj: &EdasAppMembership,
     ctx: &Context,
@@ -372,6 +417,9 @@ async fn run(
         Ok(found) => found,
         Err((outcome, action)) => return Ok(End::plain(obj, outcome, action)),
     };
+    if let Some(wait) = scale_out_turn(old, obj.meta().generation, &*api) {
+        return Err(Ended::Later(wait));
+    }
     let policy = ctx.policy(&obj.spec);
     let input = Input {
         spec: &obj.spec,

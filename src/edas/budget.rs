@@ -186,6 +186,24 @@ impl CallBudget {
         Err((oldest + WINDOW).saturating_duration_since(now))
     }
 
+    /// How long until one more call of `op` fits (zero: now), without taking it.
+    pub fn wait_for(&self, key_id: &str, op: Operation, now: Instant) -> Duration {
+        let Some(per_minute) = self.config.effective_per_minute(op) else {
+            return Duration::ZERO;
+        };
+        let mut windows = crate::lock(&self.windows);
+        let Some(w) = windows.get_mut(&(key_id.to_string(), op)) else {
+            return Duration::ZERO;
+        };
+        w.advance(now);
+        let allowed = w.allowed(per_minute);
+        if w.sent.len() < allowed {
+            return Duration::ZERO;
+        }
+        let oldest = w.sent[w.sent.len() - allowed];
+        (oldest + WINDOW).saturating_duration_since(now)
+    }
+
     /// EDAS throttled a call: the limit in force is lower than we thought, and no higher
     /// than what the window holds. Cut it (multiplicative decrease; it grows back while no
     /// throttle comes).
@@ -336,6 +354,23 @@ mod tests {
         // Without throttles the limit recovers fully.
         let _ = b.try_take("ak", QAS, t0 + Duration::from_secs(200));
         assert!((b.factor("ak", QAS) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_peek_says_how_long_a_call_would_wait_without_taking_it() {
+        let b = CallBudget::new(BudgetConfig::default());
+        let op = Operation::ScaleOutApplication;
+        let t0 = Instant::now();
+        assert_eq!(b.wait_for("ak", op, t0), Duration::ZERO);
+        // 40/min at share 0.9: 36 fit.
+        for i in 0..36 {
+            assert_eq!(b.wait_for("ak", op, t0), Duration::ZERO, "call {i}");
+            b.try_take("ak", op, t0).unwrap();
+        }
+        let wait = b.wait_for("ak", op, t0);
+        assert_eq!(wait, WINDOW);
+        assert_eq!(b.try_take("ak", op, t0), Err(wait), "peeking took nothing");
+        assert_eq!(b.wait_for("ak", op, t0 + WINDOW), Duration::ZERO);
     }
 
     #[test]

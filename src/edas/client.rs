@@ -711,6 +711,12 @@ impl super::operations::Transport for EdasClient {
     fn redact(&self, text: &str) -> String {
         redact_text(text, &self.secrets())
     }
+
+    fn budget_wait(&self, op: Operation) -> Duration {
+        self.budget.as_ref().map_or(Duration::ZERO, |b| {
+            b.wait_for(self.budget_key(), op, Instant::now())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,11 @@ pub trait Transport: Send + Sync {
     fn redact(&self, text: &str) -> String {
         text.to_string()
     }
+
+    /// How long the call budget would hold a call of `op` now (zero: none, or it fits).
+    fn budget_wait(&self, _op: Operation) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 #[async_trait::async_trait]
@@ -176,6 +181,10 @@ impl<C: Transport> EdasApi for C {
                 cluster_id: g.cluster_id.filter(|c| !c.is_empty()),
             })
             .collect())
+    }
+
+    fn budget_wait(&self, op: Operation) -> std::time::Duration {
+        Transport::budget_wait(self, op)
     }
 
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {

@@ -4,10 +4,12 @@
 use super::error::ApiError;
 use super::faults::Faults;
 use super::model::{App, CoKind, NewOrder, Order, TaskSeed};
+use super::ops::Taken;
 use super::orders;
 use super::state::Inner;
 use crate::edas::CoStatus;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// `GET /_sim/state`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -27,7 +29,9 @@ pub struct AppSnapshot {
     #[serde(default)]
     pub name: String,
     pub eccs: Vec<EccSnapshot>,
-    /// ECUs known to the app that run no ECC of it and no order is adding.
+    /// The ECUs listed with this app that can take it: running no ECC of any app, added by no
+    /// unfinished ScaleOut order. (ListScaleOutEcu also offers the free ECUs listed with the
+    /// other apps of the cluster; they are in those apps' `freeEcuIds`.)
     #[serde(default)]
     pub free_ecu_ids: Vec<String>,
 }
@@ -141,7 +145,7 @@ pub(crate) fn order_snapshot(o: &Order) -> ChangeOrderSnapshot {
     }
 }
 
-fn app_snapshot(inner: &Inner, a: &App) -> AppSnapshot {
+fn app_snapshot(a: &App, taken: &HashMap<&str, Taken<'_>>) -> AppSnapshot {
     AppSnapshot {
         app_id: a.app_id.clone(),
         region_id: a.region_id.clone(),
@@ -162,14 +166,20 @@ fn app_snapshot(inner: &Inner, a: &App) -> AppSnapshot {
                 }
             })
             .collect(),
-        free_ecu_ids: inner.free_ecus(a).into_iter().map(|u| u.ecu_id).collect(),
+        free_ecu_ids: a
+            .ecus
+            .iter()
+            .filter(|u| !taken.contains_key(u.ecu_id.as_str()))
+            .map(|u| u.ecu_id.clone())
+            .collect(),
     }
 }
 
 impl Inner {
     pub(crate) fn snapshot(&self) -> StateSnapshot {
+        let taken = self.taken_ecus();
         StateSnapshot {
-            apps: self.apps.iter().map(|a| app_snapshot(self, a)).collect(),
+            apps: self.apps.iter().map(|a| app_snapshot(a, &taken)).collect(),
             change_orders: self.orders.iter().map(order_snapshot).collect(),
             faults: self.faults.clone(),
         }

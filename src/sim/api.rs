@@ -5,7 +5,8 @@
 //! Order: route -> `errorRate` (503) -> authentication (signature, or a trusted in-process
 //! key) and nonce -> `throttleRate` -> rate window -> parameters -> `lateApply` (ScaleIn,
 //! ScaleOut) -> the operation (`asyncForce`, `staleReads`, `partialEcuList`, `duplicateRows`
-//! inside) -> `dropRate` -> `malformedRate` -> the call log.
+//! inside) -> `dropRate` -> `malformedRate` -> the call log. `failNextChangeOrders`,
+//! `stallChangeOrders` and `unhealthyScaleOut` shape the change orders created meanwhile.
 
 use super::auth::{self, Incoming};
 use super::error::{ApiError, GatewayError};

@@ -52,7 +52,10 @@ pub struct AppDoc {
     /// Default: one group `<appId>-default` named `_DEFAULT_GROUP`.
     #[serde(default)]
     pub groups: Vec<GroupDoc>,
-    /// Hosts known to the app's cluster; those without an ECC are free for scale-out.
+    /// Hosts of the app's cluster that the document lists with this app. An ECU is free for
+    /// scale-out of ANY app of the same cluster while no app runs an ECC on it. An ECU may be
+    /// listed by several apps of one cluster when they describe it alike (same instanceId and
+    /// ip); two different ECUs may share an IP.
     #[serde(default)]
     pub ecus: Vec<EcuDoc>,
     /// ECUs running the app.
@@ -62,6 +65,15 @@ pub struct AppDoc {
 
 fn default_region() -> String {
     "cn-hangzhou".into()
+}
+
+impl AppDoc {
+    /// The app's cluster: `clusterId`, else `cluster-<regionId>`.
+    pub fn cluster(&self) -> String {
+        self.cluster_id
+            .clone()
+            .unwrap_or_else(|| format!("cluster-{}", self.region_id))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +235,7 @@ impl StateDocument {
             }
             validate_app(app, &p, &mut ecc_ids).map_err(DocumentError)?;
         }
+        validate_shared_ecus(&self.apps).map_err(DocumentError)?;
         self.validate_settings().map_err(DocumentError)?;
         self.sts.validate().map_err(DocumentError)?;
         self.faults.validate("faults.").map_err(DocumentError)?;
@@ -423,6 +436,55 @@ fn validate_app<'a>(
             && !group_known(g)
         {
             return Err(format!("{q}.groupId: group {g:?} is not in {p}.groups"));
+        }
+    }
+    Ok(())
+}
+
+/// Across apps: an ECU id listed by several apps names one host (same cluster, instanceId and
+/// ip), and an ECU runs at most one ECC of any app. Different ECUs may share an IP.
+fn validate_shared_ecus(apps: &[AppDoc]) -> Result<(), String> {
+    let mut hosts: BTreeMap<&str, (usize, String, &EcuDoc)> = BTreeMap::new();
+    for (a, app) in apps.iter().enumerate() {
+        let cluster = app.cluster();
+        for (u, ecu) in app.ecus.iter().enumerate() {
+            let Some((b, other_cluster, other)) = hosts.get(ecu.ecu_id.as_str()) else {
+                hosts.insert(&ecu.ecu_id, (a, cluster.clone(), ecu));
+                continue;
+            };
+            if *b == a {
+                continue;
+            }
+            let q = format!("apps[{a}].ecus[{u}]");
+            let first = format!("apps[{b}] ({:?})", apps[*b].app_id);
+            if *other_cluster != cluster {
+                return Err(format!(
+                    "{q}.ecuId: ECU {:?} is also listed by {first} in cluster {other_cluster:?}, \
+                     but this app is in cluster {cluster:?} (an ECU belongs to one cluster)",
+                    ecu.ecu_id
+                ));
+            }
+            if other.instance_id != ecu.instance_id || other.ip != ecu.ip {
+                return Err(format!(
+                    "{q}: ECU {:?} is also listed by {first} as instanceId {:?}, ip {:?}; an ECU \
+                     listed by several apps must have the same instanceId and ip",
+                    ecu.ecu_id, other.instance_id, other.ip
+                ));
+            }
+        }
+    }
+    let mut running: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+    for (a, app) in apps.iter().enumerate() {
+        for (c, ecc) in app.eccs.iter().enumerate() {
+            if let Some((b, other)) = running.insert(&ecc.ecu_id, (a, &ecc.ecc_id))
+                && b != a
+            {
+                return Err(format!(
+                    "apps[{a}].eccs[{c}].ecuId: ECU {:?} already runs ECC {other:?} of apps[{b}] \
+                     ({:?}); an ECU runs at most one application",
+                    ecc.ecu_id, apps[b].app_id
+                ));
+            }
         }
     }
     Ok(())

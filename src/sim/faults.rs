@@ -53,6 +53,9 @@ pub struct Faults {
     /// A forced ScaleIn answers at once but removes its ECCs later.
     #[serde(default)]
     pub async_force: Option<AsyncForce>,
+    /// ScaleOut orders succeed, but the ECCs they create come up STOPPED (not healthy).
+    #[serde(default)]
+    pub unhealthy_scale_out: Option<UnhealthyScaleOut>,
 }
 
 /// How a late-applied mutation is answered.
@@ -137,6 +140,16 @@ pub struct AsyncForce {
     pub app_ids: Vec<String>,
 }
 
+/// ScaleOut orders (API or console) created while this is on, for the apps named, succeed,
+/// but every ECC they create comes up with AppState 1 (STOPPED) and TaskState 2 (SUCCESS)
+/// instead of 7 (RUNNING). The ECC stays so until a Start, Restart or Deploy order runs on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnhealthyScaleOut {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub app_ids: Vec<String>,
+}
+
 /// `null` in a patch switches a fault off; a missing key leaves it as it is.
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
@@ -193,6 +206,12 @@ pub struct FaultsPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub async_force: Option<Option<AsyncForce>>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unhealthy_scale_out: Option<Option<UnhealthyScaleOut>>,
 }
 
 fn set<T: Clone>(field: &mut T, patch: &Option<T>) {
@@ -225,6 +244,7 @@ impl Faults {
         set(&mut f.partial_ecu_list, &patch.partial_ecu_list);
         set(&mut f.duplicate_rows, &patch.duplicate_rows);
         set(&mut f.async_force, &patch.async_force);
+        set(&mut f.unhealthy_scale_out, &patch.unhealthy_scale_out);
         f.validate("")?;
         Ok(f)
     }
@@ -280,7 +300,7 @@ impl Faults {
         prefix: &str,
         known: &dyn Fn(&str) -> bool,
     ) -> Result<(), String> {
-        let lists: [(&str, Option<&Vec<String>>); 5] = [
+        let lists: [(&str, Option<&Vec<String>>); 6] = [
             ("lateApply", self.late_apply.as_ref().map(|f| &f.app_ids)),
             ("staleReads", self.stale_reads.as_ref().map(|f| &f.app_ids)),
             (
@@ -292,6 +312,10 @@ impl Faults {
                 self.duplicate_rows.as_ref().map(|f| &f.app_ids),
             ),
             ("asyncForce", self.async_force.as_ref().map(|f| &f.app_ids)),
+            (
+                "unhealthyScaleOut",
+                self.unhealthy_scale_out.as_ref().map(|f| &f.app_ids),
+            ),
         ];
         for (fault, ids) in lists {
             for (i, id) in ids.into_iter().flatten().enumerate() {
@@ -339,6 +363,13 @@ impl Faults {
             .as_ref()
             .filter(|a| names(&a.app_ids, app_id))
             .map(|a| a.delay_ms as i64)
+    }
+
+    /// `unhealthyScaleOut` covers a ScaleOut of `app_id`.
+    pub(crate) fn unhealthy_scale_out(&self, app_id: &str) -> bool {
+        self.unhealthy_scale_out
+            .as_ref()
+            .is_some_and(|u| names(&u.app_ids, app_id))
     }
 
     /// A successful QueryApplicationStatus body as `partialEcuList` and `duplicateRows` have
@@ -578,6 +609,10 @@ mod tests {
             (
                 r#"{"duplicateRows": {"appIds": [""]}}"#,
                 "duplicateRows.appIds[0]",
+            ),
+            (
+                r#"{"unhealthyScaleOut": {"appIds": ["a", " "]}}"#,
+                "unhealthyScaleOut.appIds[1]",
             ),
         ];
         for (json, field) in cases {

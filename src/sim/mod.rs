@@ -54,7 +54,7 @@ pub use document::{
 };
 pub use faults::{
     AsyncForce, DuplicateRows, Faults, FaultsPatch, LateApply, LateApplyMode, PartialEcuList,
-    PartialEcuListMode, StaleReads,
+    PartialEcuListMode, StaleReads, UnhealthyScaleOut,
 };
 pub use gateway::{CallRecord, LateResult, duplicate_scale_in_attempts, scale_in_attempts_per_ecc};
 pub use inprocess::InProcessEdas;

@@ -157,6 +157,8 @@ pub(crate) struct Order {
     pub targets: Vec<String>,
     pub description: String,
     pub fail_planned: bool,
+    /// ScaleOut under `unhealthyScaleOut`: the ECCs it creates come up STOPPED.
+    pub unhealthy: bool,
     pub stalled: bool,
     pub next_at: Option<i64>,
     pub cur_batch: usize,
@@ -217,6 +219,7 @@ pub(crate) fn user_of(o: &Order) -> String {
 
 /// The model of one app in a state document (already validated).
 pub(crate) fn app_from_doc(a: AppDoc, now: i64) -> App {
+    let cluster_id = a.cluster();
     let groups: Vec<(String, String)> = if a.groups.is_empty() {
         vec![(format!("{}-default", a.app_id), "_DEFAULT_GROUP".into())]
     } else {
@@ -254,9 +257,7 @@ pub(crate) fn app_from_doc(a: AppDoc, now: i64) -> App {
         .collect();
     App {
         name: a.name.unwrap_or_else(|| a.app_id.clone()),
-        cluster_id: a
-            .cluster_id
-            .unwrap_or_else(|| format!("cluster-{}", a.region_id)),
+        cluster_id,
         app_id: a.app_id,
         region_id: a.region_id,
         groups,

@@ -2,12 +2,23 @@
 //! Business errors are `ApiError::Business` (Code 601); parameters were parsed by the caller.
 //! Reads of an app covered by `staleReads` answer from an older version of it (see `lag.rs`).
 
+use super::document::EcuDoc;
 use super::error::ApiError;
 use super::lag::Deferred;
 use super::model::{App, CoKind, NewOrder, Order, TaskSeed, user_of};
 use super::orders;
 use super::state::Inner;
 use crate::edas::{CoStatus, wire};
+use std::collections::{HashMap, HashSet};
+
+/// Why an ECU cannot take an app now.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Taken<'a> {
+    /// It runs this ECC of this app.
+    Runs(&'a App, &'a str),
+    /// This unfinished ScaleOut order is adding it.
+    Adding(&'a Order),
+}
 
 /// A ScaleIn or ScaleOut as the back end receives it (possibly late: `lateApply`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +70,7 @@ impl AppFilter {
     }
 }
 
-fn ecu_wire(u: &super::document::EcuDoc, app: &App, group: Option<String>, now: i64) -> wire::Ecu {
+fn ecu_wire(u: &EcuDoc, app: &App, group: Option<String>, now: i64) -> wire::Ecu {
     wire::Ecu {
         ecu_id: u.ecu_id.clone(),
         instance_id: u.instance_id.clone(),
@@ -242,21 +253,54 @@ impl Inner {
         }
     }
 
-    /// ECUs known to the app that run no ECC of it and that no unfinished order is adding.
-    pub(crate) fn free_ecus(&self, app: &App) -> Vec<super::document::EcuDoc> {
-        app.ecus
+    /// ECU id -> why it cannot take an app: it runs an ECC (of any app), or an unfinished
+    /// ScaleOut order (of any app) is adding it.
+    pub(crate) fn taken_ecus(&self) -> HashMap<&str, Taken<'_>> {
+        let mut taken = HashMap::new();
+        for a in &self.apps {
+            for e in &a.eccs {
+                taken.insert(e.ecu_id.as_str(), Taken::Runs(a, &e.ecc_id));
+            }
+        }
+        for o in self
+            .orders
             .iter()
-            .filter(|u| !app.eccs.iter().any(|e| e.ecu_id == u.ecu_id))
-            .filter(|u| {
-                !self.orders.iter().any(|o| {
-                    o.app_id == app.app_id
-                        && o.is_unfinished()
-                        && o.kind == CoKind::ScaleOut
-                        && o.targets.contains(&u.ecu_id)
-                })
-            })
-            .cloned()
+            .filter(|o| o.kind == CoKind::ScaleOut && o.is_unfinished())
+        {
+            for t in &o.targets {
+                taken.entry(t.as_str()).or_insert(Taken::Adding(o));
+            }
+        }
+        taken
+    }
+
+    /// The ECUs of `app`'s cluster (listed with any app of that cluster) that can take it:
+    /// no app runs an ECC on them and no unfinished ScaleOut order is adding them. The app's
+    /// own ECUs first, then the others in document order; each once.
+    pub(crate) fn free_ecus(&self, app: &App) -> Vec<EcuDoc> {
+        let taken = self.taken_ecus();
+        self.cluster_ecus(&app.cluster_id, Some(&app.app_id))
+            .filter(|(u, _)| !taken.contains_key(u.ecu_id.as_str()))
+            .map(|(u, _)| u.clone())
             .collect()
+    }
+
+    /// Every ECU listed with an app of `cluster_id`, once, with the app that lists it
+    /// (`first`'s ECUs first).
+    fn cluster_ecus<'a>(
+        &'a self,
+        cluster_id: &'a str,
+        first: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a EcuDoc, &'a App)> + 'a {
+        let apps = self.apps.iter().filter(move |a| a.cluster_id == cluster_id);
+        let own = apps
+            .clone()
+            .filter(move |a| Some(a.app_id.as_str()) == first);
+        let others = apps.filter(move |a| Some(a.app_id.as_str()) != first);
+        let mut seen = HashSet::new();
+        own.chain(others)
+            .flat_map(|a| a.ecus.iter().map(move |u| (u, a)))
+            .filter(move |(u, _)| seen.insert(u.ecu_id.as_str()))
     }
 
     /// Carry out a ScaleIn/ScaleOut: the change-order id (`None` for a forced scale-in).
@@ -373,24 +417,58 @@ impl Inner {
             )));
         }
         self.busy(app_id)?;
-        let free = self.free_ecus(app);
+        let taken = self.taken_ecus();
         let mut seeds = Vec::with_capacity(ecu_ids.len());
+        let mut new_ecus = Vec::new();
         for id in ecu_ids {
-            let Some(u) = free.iter().find(|u| &u.ecu_id == id) else {
-                let why = if app.ecu(id).is_some() {
-                    "already runs the application"
-                } else {
-                    "is not in the application's cluster"
-                };
-                return Err(ApiError::business(format!(
+            let refuse = |why: String| {
+                ApiError::business(format!(
                     "ECU {id} cannot be used to scale out application {app_id}: it {why}"
+                ))
+            };
+            let Some((u, _)) = self
+                .cluster_ecus(&app.cluster_id, Some(app_id))
+                .find(|(u, _)| &u.ecu_id == id)
+            else {
+                return Err(refuse(format!(
+                    "is not in the application's cluster {}",
+                    app.cluster_id
                 )));
             };
+            match taken.get(id.as_str()) {
+                Some(Taken::Runs(a, ecc)) if a.app_id == app_id => {
+                    return Err(refuse(format!("already runs the application (ECC {ecc})")));
+                }
+                Some(Taken::Runs(a, ecc)) => {
+                    return Err(refuse(format!(
+                        "already runs an application: {} ({}, ECC {ecc})",
+                        a.app_id, a.name
+                    )));
+                }
+                Some(Taken::Adding(o)) => {
+                    return Err(refuse(format!(
+                        "is being added to application {} by change order {}",
+                        o.app_id, o.id
+                    )));
+                }
+                None => {}
+            }
+            if app.ecu(id).is_none() {
+                new_ecus.push(EcuDoc {
+                    group_id: None,
+                    ..u.clone()
+                });
+            }
             seeds.push(TaskSeed {
                 ecc_id: None,
                 ecu_id: id.clone(),
                 ip: u.ip.clone(),
             });
+        }
+        // An ECU of the cluster listed with another app: from now on this app knows it too
+        // (QueryApplicationStatus lists it in EcuList once an ECC runs on it).
+        if let Some(app) = self.apps.iter_mut().find(|a| a.app_id == app_id) {
+            app.ecus.extend(new_ecus);
         }
         let description = format!(
             "Scale out {} instance(s) into group {group_id}: EcuIds={}",
@@ -517,25 +595,22 @@ impl Inner {
         limit: Option<usize>,
         now: i64,
     ) -> Result<Vec<wire::Ecu>, ApiError> {
-        let apps: Vec<&App> = match app_id {
-            Some(id) => vec![self.app(id)?],
-            None => self
-                .apps
-                .iter()
-                .filter(|a| Some(a.cluster_id.as_str()) == cluster_id)
-                .collect(),
-        };
-        let mut out: Vec<wire::Ecu> = Vec::new();
-        for app in apps {
-            if cluster_id.is_some_and(|c| c != app.cluster_id) {
-                continue;
-            }
-            for u in self.free_ecus(app) {
-                if !out.iter().any(|e| e.ecu_id == u.ecu_id) {
-                    out.push(ecu_wire(&u, app, u.group_id.clone(), now));
+        let (cluster, first) = match app_id {
+            Some(id) => {
+                let app = self.app(id)?;
+                if cluster_id.is_some_and(|c| c != app.cluster_id) {
+                    return Ok(Vec::new());
                 }
+                (app.cluster_id.as_str(), Some(id))
             }
-        }
+            None => (cluster_id.unwrap_or_default(), None),
+        };
+        let taken = self.taken_ecus();
+        let mut out: Vec<wire::Ecu> = self
+            .cluster_ecus(cluster, first)
+            .filter(|(u, _)| !taken.contains_key(u.ecu_id.as_str()))
+            .map(|(u, a)| ecu_wire(u, a, u.group_id.clone(), now))
+            .collect();
         if let Some(n) = limit {
             out.truncate(n);
         }

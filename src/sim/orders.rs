@@ -32,6 +32,7 @@ impl Inner {
         if fail_planned {
             self.faults.fail_next_change_orders -= 1;
         }
+        let unhealthy = kind == CoKind::ScaleOut && self.faults.unhealthy_scale_out(app_id);
         let step_ms = (self.settings.seconds_per_instance * 1000.0).round() as i64;
         let id = new_id();
         self.next_seq += 1;
@@ -50,6 +51,7 @@ impl Inner {
             targets,
             description,
             fail_planned,
+            unhealthy,
             stalled: self.faults.stall_change_orders,
             next_at: Some(now + step_ms / 2),
             cur_batch: 0,
@@ -195,12 +197,17 @@ fn finish_task(o: &mut Order, apps: &mut [App], at: i64) {
         fail_task(o, apps, at);
         return;
     }
-    let (kind, group) = (o.kind, o.group_id.clone());
+    let (kind, group, unhealthy) = (o.kind, o.group_id.clone(), o.unhealthy);
     if let Some(task) = o.batches[b].tasks.get_mut(t) {
         task.status = CoStatus::Succeeded;
         task.message = "success".into();
         if let Some(app) = app_of(apps, &o.app_id) {
-            carry_out(kind, &group, task, app, at);
+            let new_state = if unhealthy {
+                AppState::Stopped
+            } else {
+                AppState::Running
+            };
+            carry_out(kind, &group, new_state, task, app, at);
         }
     }
     if last_task {
@@ -211,8 +218,16 @@ fn finish_task(o: &mut Order, apps: &mut [App], at: i64) {
     }
 }
 
-/// What a finished task does to the app.
-fn carry_out(kind: CoKind, group_id: &str, task: &mut Task, app: &mut App, at: i64) {
+/// What a finished task does to the app. A scale-out's new ECC comes up in `new_state`
+/// (RUNNING, or STOPPED under `unhealthyScaleOut`) with its task SUCCESS.
+fn carry_out(
+    kind: CoKind,
+    group_id: &str,
+    new_state: AppState,
+    task: &mut Task,
+    app: &mut App,
+    at: i64,
+) {
     match kind {
         CoKind::ScaleIn => {
             if let Some(pos) = task
@@ -229,7 +244,7 @@ fn carry_out(kind: CoKind, group_id: &str, task: &mut Task, app: &mut App, at: i
                 ecc_id: id.clone(),
                 ecu_id: task.ecu_id.clone(),
                 group_id: group_id.to_string(),
-                app_state: AppState::Running,
+                app_state: new_state,
                 task_state: TaskState::Success,
                 created_at: at,
                 updated_at: at,

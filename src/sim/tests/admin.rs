@@ -107,8 +107,12 @@ fn two_regions() -> SimState {
     let mut other = d.apps[0].clone();
     other.app_id = "bj-app".into();
     other.region_id = "cn-beijing".into();
+    for u in other.ecus.iter_mut() {
+        u.ecu_id = format!("bj-{}", u.ecu_id);
+    }
     for e in other.eccs.iter_mut() {
         e.ecc_id = format!("bj-{}", e.ecc_id);
+        e.ecu_id = format!("bj-{}", e.ecu_id);
     }
     d.apps.push(other);
     SimState::with_clock(d, ManualClock::new(T0)).unwrap()

@@ -1,9 +1,10 @@
 //! The simulator's unit tests, by concern: `orders` (the change-order machine, operations,
 //! gateway bookkeeping), `lag` (lateApply, asyncForce, staleReads), `admin` (console actions,
-//! regional listing, the call log), `inprocess` (`InProcessEdas` against `EdasError`). All on
-//! a `ManualClock`.
+//! regional listing, the call log), `cluster` (cluster-level ECUs, unhealthyScaleOut),
+//! `inprocess` (`InProcessEdas` against `EdasError`). All on a `ManualClock`.
 
 mod admin;
+mod cluster;
 mod inprocess;
 mod lag;
 mod orders;
