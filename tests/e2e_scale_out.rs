@@ -723,6 +723,12 @@ async fn e2e_new_member_never_healthy_stops_the_removal() {
         json!({"changeOrderTimeout": "20s"}),
     ));
     let waiting = eventually(T, "WaitingForNewMembers", || async {
+        let calls = sim.calls().await;
+        assert!(
+            attempts(&calls, SCALE_IN, &app).is_empty(),
+            "a removal went out before the added ECC was healthy:\n{}",
+            call_excerpt(&calls, &app)
+        );
         let o = cp.eam(&ns, "web");
         any_reason(&o, "WaitingForNewMembers").then_some(o)
     })
