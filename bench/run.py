@@ -11,7 +11,16 @@ the SDK venv). By hand:
   bench/run.py ... --rate-limit-share 1 50 100   # rows n50-share1, n100-share1
   bench/run.py --report          # only regenerate BENCHMARKS.md from bench/results/*.json
 
-Per N: a fresh simulator with N apps x 2 ECCs (1 declared: one change order of one instance
+The replacement fleet (issue 12, `--replace`): N apps x k running hosts + 1 free ECU each, in
+one (or `--clusters`) shared clusterIds; each resource declares its hosts by instanceId with one
+replaced by the free ECU, so the operator must ScaleOut, see the new ECC healthy, then ScaleIn.
+Stored as bench/results/replace-n<N>.json; its own bound (lower_bound_replace); no peer. Checks:
+0 throttled, 0 duplicate ScaleOut/ScaleIn attempts, every app's ScaleIn after its ScaleOut order
+finished and a QueryApplicationStatus after that finish, the fleet as declared.
+
+  bench/run.py ... --replace 20            # smoke; hack/bench.sh --replace 200 1000
+
+Per N (removal fleet): a fresh simulator with N apps x 2 ECCs (1 declared: one change order of one instance
 per app), the documented limits, `secondsPerInstance` D, one access key; N resources applied
 in one multi-document `kubectl apply`; the operator started with the limited identity; the
 resources polled until all are Ready=True/Converged; then a steady-state window with the
@@ -55,6 +64,9 @@ NAMESPACE_PREFIX = "bench"
 # same ones (src/edas/mod.rs documented_limit_per_minute) when the state has no `limits`.
 LIMIT_QAS = 100  # QueryApplicationStatus, per minute
 LIMIT_GCOI = 100  # GetChangeOrderInfo, per minute
+LIMIT_SCALE_OUT = 40  # ScaleOutApplication, per minute
+LIMIT_LIST_SCALE_OUT_ECU = 20  # ListScaleOutEcu, per minute
+LIMIT_LIST_DEPLOY_GROUP = 200  # ListDeployGroup, per minute
 # The share of the QueryApplicationStatus limit periodic resyncs may use in steady state
 # (src/controller/mod.rs RESYNC_BUDGET_SHARE).
 STEADY_SHARE = 0.5
@@ -276,6 +288,274 @@ def fleet_as_declared(state, n):
     }
 
 
+# ----------------------------------------------------------------------------- the replacement fleet (issue 12)
+#
+# N apps, each running k hosts (ECCs ecc-<i>-1..k on ECUs ecu-<i>-1..k) with one more ECU of the
+# same cluster free (ecu-<i>-(k+1)); the apps share `clusters` clusterIds (app i in cluster
+# i mod clusters), so one ListScaleOutEcu per cluster can serve all of its apps. Each resource
+# declares its hosts by instanceId with the k-th replaced by the free one: the operator must
+# ScaleOut onto ecu-<i>-(k+1), see the new ECC healthy in a QueryApplicationStatus, then ScaleIn
+# ecc-<i>-k.
+
+
+def replace_cluster_id(i, clusters):
+    return f"cluster-bench-{i % clusters}"
+
+
+def replace_fleet_doc(n, seconds_per_instance, hosts, clusters):
+    """N apps x `hosts` running ECCs + 1 free ECU each, in `clusters` shared clusters."""
+    apps = []
+    for i in range(n):
+        a = app_id(i)
+        grp = f"grp-{i}"
+        ip = f"10.{i // 250}.{i % 250}"
+        apps.append({
+            "appId": a,
+            "regionId": "cn-hangzhou",
+            "name": f"bench-app-{i}",
+            "clusterId": replace_cluster_id(i, clusters),
+            "groups": [{"groupId": grp, "groupName": "_DEFAULT_GROUP"}],
+            "ecus": [
+                {"ecuId": f"ecu-{i}-{j}", "instanceId": f"i-bench-{i}-{j}", "ip": f"{ip}.{j}", "groupId": grp}
+                for j in range(1, hosts + 2)
+            ],
+            "eccs": [{"eccId": f"ecc-{i}-{j}", "ecuId": f"ecu-{i}-{j}", "groupId": grp} for j in range(1, hosts + 1)],
+        })
+    return {
+        "accessKeys": [{"id": ACCESS_KEY_ID, "secret": ACCESS_KEY_SECRET}],
+        "apps": apps,
+        "changeOrders": {"secondsPerInstance": seconds_per_instance, "batchType": "Automatic", "batchCount": 1},
+    }
+
+
+def replace_declared_hosts(hosts):
+    """Host numbers each resource declares: 1..k-1 kept, k replaced by k+1."""
+    return [*range(1, hosts), hosts + 1]
+
+
+def replace_memberships(ns, n, hosts):
+    docs = []
+    for i in range(n):
+        docs.append(json.dumps({
+            "apiVersion": "edas.operators.dev/v1alpha1",
+            "kind": "EdasAppMembership",
+            "metadata": {"name": f"app-{i:04d}", "namespace": ns},
+            "spec": {
+                "appId": app_id(i),
+                "regionId": "cn-hangzhou",
+                "members": [{"instanceId": f"i-bench-{i}-{j}"} for j in replace_declared_hosts(hosts)],
+                "credentialsSecretRef": {"name": "edas-credentials"},
+            },
+        }))
+    return "\n---\n".join(docs) + "\n"
+
+
+def fleet_as_replaced(state, n, hosts):
+    """Every app runs exactly its declared hosts, all healthy (AppState 7, TaskState 2); every
+    change order succeeded; each app had exactly one ScaleOut and one ScaleIn order."""
+    bad, unhealthy = [], []
+    for a in state["apps"]:
+        i = int(a["appId"].rsplit("-", 1)[1])
+        want = sorted(f"ecu-{i}-{j}" for j in replace_declared_hosts(hosts))
+        got = sorted(e["ecuId"] for e in a["eccs"])
+        if got != want:
+            bad.append(f"{a['appId']}: runs on {got}")
+        unhealthy += [f"{a['appId']}/{e['eccId']}" for e in a["eccs"] if (e["appState"], e["taskState"]) != (7, 2)]
+    orders = state.get("changeOrders", [])
+    unfinished = [c["changeOrderId"] for c in orders if c["status"] != 2]
+    per_app = {}
+    for o in orders:
+        per_app.setdefault(o["appId"], []).append(o["coType"])
+    odd = [f"{a}: {sorted(t)}" for a, t in per_app.items() if sorted(t) != ["CoScaleIn", "CoScaleOut"]]
+    return {
+        "apps": len(state["apps"]),
+        "appsAsDeclared": len(state["apps"]) - len(bad),
+        "unhealthyEccs": len(unhealthy),
+        "changeOrders": len(orders),
+        "changeOrdersByType": {t: sum(1 for o in orders if o["coType"] == t) for t in sorted({o["coType"] for o in orders})},
+        "changeOrdersNotSucceeded": len(unfinished),
+        "appsWithoutOneOrderEachWay": len(odd) + (n - len(per_app)),
+        "ok": not bad and not unhealthy and not unfinished and not odd and len(per_app) == n and len(state["apps"]) == n,
+        "examples": (bad + unhealthy + odd)[:5],
+    }
+
+
+def _by_app(calls, orders):
+    """Calls grouped by app: AppId, or the app of the change order a poll names."""
+    order_app = {o["changeOrderId"]: o["appId"] for o in orders}
+    by_app = {}
+    for c in calls:
+        p = c.get("params", {})
+        a = p.get("AppId") or order_app.get(p.get("ChangeOrderId", ""))
+        if a:
+            by_app.setdefault(a, []).append(c)
+    for cs in by_app.values():
+        cs.sort(key=lambda c: c["at"])
+    return by_app
+
+
+def _ok(c):
+    return c.get("code") == 200 and c.get("httpStatus") == 200
+
+
+def replacement_report(calls, state, n, hosts, t0_ms):
+    """From the whole call log and the orders' own times: duplicate mutation attempts, the
+    make-before-break order of every app, and where each app's time went.
+
+    Duplicates: every ScaleOutApplication attempt beyond the first that names the same ECU, and
+    every ScaleInApplication attempt beyond the first that names the same ECC, whatever EDAS
+    answered (accepted, refused, throttled, failed); this fleet has no faults, so any second
+    attempt is a re-send.
+
+    Order, per app: its first ScaleInApplication attempt comes after (a) a CoScaleOut order of
+    the app that succeeded (status 2) and finished, and (b) a successful QueryApplicationStatus
+    of the app made at or after that finish (the read that can have seen the new ECC healthy);
+    and it names only the ECC of the replaced host.
+    """
+    orders = state.get("changeOrders", [])
+    by_app = _by_app(calls, orders)
+    orders_by_app = {}
+    for o in orders:
+        orders_by_app.setdefault(o["appId"], []).append(o)
+    attempts_ecu, attempts_ecc = {}, {}
+    for c in calls:
+        if c.get("action") == "ScaleOutApplication":
+            for u in sorted(set(c.get("ecuIds") or [])):
+                attempts_ecu[u] = attempts_ecu.get(u, 0) + 1
+        elif c.get("action") == "ScaleInApplication":
+            for e in sorted(set(c.get("eccIds") or [])):
+                attempts_ecc[e] = attempts_ecc.get(e, 0) + 1
+    dup_out = {u: k - 1 for u, k in attempts_ecu.items() if k > 1}
+    dup_in = {e: k - 1 for e, k in attempts_ecc.items() if k > 1}
+
+    violations, no_scale_in = [], 0
+    parts = {k: [] for k in (
+        "startToFirstQuery", "firstQueryToScaleOut", "scaleOutRun", "scaleOutDoneToHealthyRead",
+        "healthyReadToScaleIn", "scaleInRun", "scaleInDoneToSeen", "scaleOutSentToScaleInDone", "startToScaleInSeen",
+    )}
+    polls_out, polls_in, qas_per_app, ldg_per_app = [], [], [], []
+    for i in range(n):
+        a = app_id(i)
+        cs = by_app.get(a, [])
+        qas = [c["at"] for c in cs if c["action"] == "QueryApplicationStatus" and _ok(c)]
+        qas_per_app.append(sum(1 for c in cs if c["action"] == "QueryApplicationStatus"))
+        ldg_per_app.append(sum(1 for c in cs if c["action"] == "ListDeployGroup"))
+        sout = [c for c in cs if c["action"] == "ScaleOutApplication"]
+        sin = [c for c in cs if c["action"] == "ScaleInApplication"]
+        os_ = sorted(orders_by_app.get(a, []), key=lambda o: o["createdAt"])
+        co_out = [o for o in os_ if o["coType"] == "CoScaleOut"]
+        co_in = [o for o in os_ if o["coType"] == "CoScaleIn"]
+        if not sin:
+            no_scale_in += 1
+            continue
+        t_si = sin[0]["at"]
+        done_out = [o for o in co_out if o["status"] == 2 and o.get("finishedAt") is not None and o["finishedAt"] <= t_si]
+        why = []
+        if not done_out:
+            why.append("no succeeded ScaleOut order had finished")
+        else:
+            fin = max(o["finishedAt"] for o in done_out)
+            if not any(fin <= q < t_si for q in qas):
+                why.append("no QueryApplicationStatus between the ScaleOut's finish and the ScaleIn")
+        allowed = {f"ecc-{i}-{hosts}"}
+        wrong = sorted({e for c in sin for e in (c.get("eccIds") or [])} - allowed)
+        if wrong:
+            why.append(f"ScaleIn named {wrong}")
+        if why:
+            violations.append(f"{a}: " + "; ".join(why))
+        # Where the time went (apps with both orders finished).
+        if not (qas and sout and co_out and co_in and co_out[0].get("finishedAt") and co_in[0].get("finishedAt")):
+            continue
+        o_out, o_in = co_out[0], co_in[0]
+        t_so = sout[0]["at"]
+        parts["startToFirstQuery"].append(qas[0] - t0_ms)
+        parts["firstQueryToScaleOut"].append(t_so - qas[0])
+        parts["scaleOutRun"].append(o_out["finishedAt"] - o_out["createdAt"])
+        healthy = [q for q in qas if q >= o_out["finishedAt"]]
+        if healthy:
+            parts["scaleOutDoneToHealthyRead"].append(healthy[0] - o_out["finishedAt"])
+            if healthy[0] <= t_si:
+                parts["healthyReadToScaleIn"].append(t_si - healthy[0])
+        parts["scaleInRun"].append(o_in["finishedAt"] - o_in["createdAt"])
+        parts["scaleOutSentToScaleInDone"].append(o_in["finishedAt"] - t_so)
+        polls = {o["changeOrderId"]: [c["at"] for c in cs if c["action"] == "GetChangeOrderInfo"
+                                      and c["params"].get("ChangeOrderId") == o["changeOrderId"]] for o in (o_out, o_in)}
+        polls_out.append(len(polls[o_out["changeOrderId"]]))
+        polls_in.append(len(polls[o_in["changeOrderId"]]))
+        seen = [t for t in polls[o_in["changeOrderId"]] if t >= o_in["finishedAt"]]
+        if seen:
+            parts["scaleInDoneToSeen"].append(seen[0] - o_in["finishedAt"])
+            parts["startToScaleInSeen"].append(seen[0] - t0_ms)
+    tl = {k: {"median": pct(v, 0.5), "p90": pct(v, 0.9), "max": pct(v, 1.0)} for k, v in parts.items()}
+    mean = lambda v: round(sum(v) / len(v), 2) if v else None  # noqa: E731
+    tl["pollsPerScaleOut"] = {"mean": mean(polls_out), "max": max(polls_out, default=None)}
+    tl["pollsPerScaleIn"] = {"mean": mean(polls_in), "max": max(polls_in, default=None)}
+    tl["apps"] = len(parts["scaleOutRun"])
+    lse = [c for c in calls if c.get("action") == "ListScaleOutEcu"]
+    lse_by_cluster = {}
+    for c in lse:
+        k = c.get("params", {}).get("ClusterId") or ("AppId " + c.get("params", {}).get("AppId", "?"))
+        lse_by_cluster[k] = lse_by_cluster.get(k, 0) + 1
+    return {
+        "duplicateScaleOutAttempts": sum(dup_out.values()),
+        "duplicateScaleInAttempts": sum(dup_in.values()),
+        "duplicateExamples": [f"ScaleOut {u} x{k + 1}" for u, k in list(dup_out.items())[:3]]
+                             + [f"ScaleIn {e} x{k + 1}" for e, k in list(dup_in.items())[:3]],
+        "appsChecked": n - no_scale_in,
+        "appsWithoutScaleIn": no_scale_in,
+        "orderViolations": len(violations),
+        "orderViolationExamples": violations[:5],
+        "queryApplicationStatusPerApp": {"mean": mean(qas_per_app), "max": max(qas_per_app, default=None)},
+        "listDeployGroupPerApp": {"mean": mean(ldg_per_app), "max": max(ldg_per_app, default=None)},
+        "listScaleOutEcuByCluster": dict(sorted(lse_by_cluster.items())),
+        "timeline": tl,
+    }
+
+
+def lower_bound_replace(n, seconds_per_instance, share=DEFAULT_SHARE, clusters=1):
+    """Seconds: the least time a client that allows itself `share` of each documented limit
+    needs to replace one host in each of N apps, add before remove (see BENCHMARKS.md).
+
+    Per app, in this order: a QueryApplicationStatus to plan (what runs), a ListDeployGroup
+    (ClusterId and the default group), the cluster's ListScaleOutEcu (once per cluster: which
+    ECU the new member is), ScaleOutApplication, its order (t_co), a QueryApplicationStatus
+    that sees the new ECC healthy, ScaleInApplication (no documented limit), its order (t_co),
+    and a GetChangeOrderInfo that sees it finished (Ready rests on the order's own outcome).
+    At least one GetChangeOrderInfo per order, so 2 per app. Every call of an operation limited
+    to L' = per_window(L, share) in the gateway's sliding 60 s window: the k-th such call no
+    earlier than floor((k-1)/L') minutes. After each call, what its app still has to do on its
+    own path (orders cannot overlap: one order at a time per app, and the removal waits for
+    the addition):
+      ScaleOut        floor((N-1)/Ls')*60 + 2 t_co   (the last ScaleOut, then both orders)
+      QAS, all 2N     floor((2N-1)/Lq')*60 + t_co    (the last read is some app's healthy read)
+      QAS, planning   floor((N-1)/Lq')*60 + 2 t_co   (the last planning read, then both orders)
+      GCOI            floor((2N-1)/Lg')*60           (the last poll sees the last order end)
+      ListDeployGroup floor((N-1)/Ld')*60 + 2 t_co
+      ListScaleOutEcu floor((C-1)/Le')*60 + 2 t_co   (C clusters)
+    The bound is the largest; the binding one is named.
+    """
+    t_co = 1.5 * seconds_per_instance
+    ls, lq, lg = (per_window(x, share) for x in (LIMIT_SCALE_OUT, LIMIT_QAS, LIMIT_GCOI))
+    ld, le = per_window(LIMIT_LIST_DEPLOY_GROUP, share), per_window(LIMIT_LIST_SCALE_OUT_ECU, share)
+    parts = {
+        "ScaleOutApplication": (n - 1) // ls * 60 + 2 * t_co,
+        "QueryApplicationStatus": max((2 * n - 1) // lq * 60 + t_co, (n - 1) // lq * 60 + 2 * t_co),
+        "GetChangeOrderInfo": (2 * n - 1) // lg * 60,
+        "ListDeployGroup": (n - 1) // ld * 60 + 2 * t_co,
+        "ListScaleOutEcu": (clusters - 1) // le * 60 + 2 * t_co,
+    }
+    binding = max(parts, key=lambda k: parts[k])
+    return {
+        "orderSeconds": t_co,
+        "share": share,
+        "perWindow": {"ScaleOutApplication": ls, "QueryApplicationStatus": lq, "GetChangeOrderInfo": lg,
+                      "ListDeployGroup": ld, "ListScaleOutEcu": le},
+        "byOperationSeconds": {k: round(v, 2) for k, v in parts.items()},
+        "binding": binding,
+        "boundSeconds": round(parts[binding], 2),
+    }
+
+
 def analyse_calls(calls, t_from_ms=None, t_to_ms=None):
     """Calls by action, throttled and other failures, peak per 60 s window per action."""
     sel = [c for c in calls if (t_from_ms is None or c["at"] >= t_from_ms) and (t_to_ms is None or c["at"] < t_to_ms)]
@@ -474,6 +754,30 @@ subjects: [{{kind: ServiceAccount, name: edas-operator, namespace: edas-system}}
         return total, ready, reasons
 
 
+def condition_summary(kube, ns, path):
+    """For a run that did not converge: the resources' conditions by type/status/reason, with
+    an example message each (the whole list goes to `path`)."""
+    try:
+        out = kube.run(["get", "edasappmemberships", "-n", ns, "-o", "json"], timeout=300)
+    except (RuntimeError, subprocess.SubprocessError) as e:
+        return {"error": str(e)[:500]}
+    path.write_text(out)
+    summary = {}
+    for item in json.loads(out).get("items", []):
+        for c in item.get("status", {}).get("conditions", []):
+            key = f"{c.get('type')}={c.get('status')}/{c.get('reason')}"
+            entry = summary.setdefault(key, {"count": 0, "example": f"{item['metadata']['name']}: {c.get('message', '')}"[:400]})
+            entry["count"] += 1
+    return dict(sorted(summary.items()))
+
+
+# Why the replacement fleet has no peer run (goes into the result and the report).
+REPLACE_NO_PEER = (
+    "no peer for a replacement: Terraform's alicloud_edas_application_scale holds its instance list as a "
+    "ForceNew field and is replaced as a whole, and nothing orders the add before the remove"
+)
+
+
 # ----------------------------------------------------------------------------- one N
 
 
@@ -529,8 +833,11 @@ def bench_one(args, kube, env, n, workdir):
 
 
 def _bench_one(args, kube, env, n, workdir, cleanup):
+    replace = args.replace
+    share = args.rate_limit_share if args.rate_limit_share is not None else DEFAULT_SHARE
     res = {
         "n": n,
+        "mode": "replace" if replace else "remove",
         "startedAt": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine_info(env),
         "source": source_info(),
@@ -550,21 +857,38 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
             "peerParallelism": args.peer_parallelism,
             "peerRefresh": args.peer_refresh == "true",
         },
-        "bound": lower_bound(n, args.seconds_per_instance, args.rate_limit_share or DEFAULT_SHARE),
+        "bound": lower_bound(n, args.seconds_per_instance, share),
     }
-    ns = f"{NAMESPACE_PREFIX}-n{n}-{int(time.time()) % 100000}"
+    if replace:
+        res["params"].update({
+            "eccsPerApp": args.hosts_per_app,
+            "declaredPerApp": args.hosts_per_app,
+            "freeEcusPerApp": 1,
+            "replacedPerApp": 1,
+            "clusters": args.clusters,
+            "limits": "documented (simulator default): ScaleOutApplication 40/min, QueryApplicationStatus 100/min, "
+                      "GetChangeOrderInfo 100/min, ListDeployGroup 200/min, ListScaleOutEcu 20/min, "
+                      "ListRecentChangeOrder and ScaleInApplication unlimited",
+            "peerMode": "skip",
+        })
+        res["bound"] = lower_bound_replace(n, args.seconds_per_instance, share, args.clusters)
+    ns = f"{NAMESPACE_PREFIX}-{'r' if replace else ''}n{n}-{int(time.time()) % 100000}"
+    name = f"operator-{'replace-' if replace else ''}n{n}"
     kube.namespace(ns)
     t = time.time()
-    kube.run(["apply", "--server-side", "-f", "-"], stdin=memberships(ns, n))
+    manifest = replace_memberships(ns, n, args.hosts_per_app) if replace else memberships(ns, n)
+    kube.run(["apply", "--server-side", "-f", "-"], stdin=manifest)
     res["applySeconds"] = round(time.time() - t, 1)
     log(f"N={n}: {n} resources applied in namespace {ns} ({res['applySeconds']} s)")
 
     cleanup.append(lambda: kube.run(["delete", "edasappmemberships", "--all", "-n", ns, "--wait=false"], check=False))
-    sim = Sim(args.bin, fleet_doc(n, args.seconds_per_instance), workdir, f"operator-n{n}")
+    doc = (replace_fleet_doc(n, args.seconds_per_instance, args.hosts_per_app, args.clusters) if replace
+           else fleet_doc(n, args.seconds_per_instance))
+    sim = Sim(args.bin, doc, workdir, name)
     cleanup.append(sim.stop)
 
     peer = None
-    if args.peer == "parallel":
+    if args.peer == "parallel" and not replace:
         peer = run_peer(args, n, workdir)
         cleanup.append(lambda: (stop(peer[1]), peer[0].stop()))
         log(f"N={n}: peer started on its own simulator (runs alongside)")
@@ -572,7 +896,7 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
     metrics_port = free_port()
     op_env = {k: v for k, v in os.environ.items() if not k.startswith("ALIBABA_CLOUD_")}
     op_env.update({"LOG_LEVEL": "info", "RUST_LOG": "info"})
-    op_log = open(workdir / f"operator-n{n}.log", "w")
+    op_log = open(workdir / f"{name}.log", "w")
     cmd = [
         args.bin, "run", "--kubeconfig", env["OPERATOR_KUBECONFIG"], "--watch-namespaces", ns,
         "--edas-endpoint", sim.url, "--metrics-addr", f"127.0.0.1:{metrics_port}",
@@ -590,8 +914,12 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
     t0 = time.time()
     op = subprocess.Popen(cmd, stdout=op_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=op_env)
     cleanup.append(lambda: (stop(op), op_log.close()))
-    timeout = max(600.0, 3 * res["bound"]["rateBoundSeconds"] + 300)
-    log(f"N={n}: operator pid {op.pid} started; rate bound {res['bound']['rateBoundSeconds']:.0f} s; waiting up to {timeout:.0f} s for all Ready")
+    if replace:
+        bound_s, bound_name = res["bound"]["boundSeconds"], "replacement bound"
+    else:
+        bound_s, bound_name = res["bound"]["rateBoundSeconds"], "rate bound"
+    timeout = args.ready_timeout or max(600.0, 3 * bound_s + 300)
+    log(f"N={n}: operator pid {op.pid} started; {bound_name} {bound_s:.0f} s; waiting up to {timeout:.0f} s for all Ready")
     milestones, t_ready, last = {}, None, None
     try:
         while time.time() - t0 < timeout:
@@ -617,7 +945,10 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
             "secondsTo50pct": milestones.get("0.5"),
             "secondsTo90pct": milestones.get("0.9"),
             "atReady": stats_ready,
+            "notReadyAtEnd": reasons,
         }
+        if t_ready is None:
+            res["operator"]["notReadyConditions"] = condition_summary(kube, ns, workdir / f"{name}-resources.json")
         calls = sim.calls()
         conv = analyse_calls(calls, t_to_ms=int((t_ready or time.time()) * 1000))
         res["operator"]["calls"] = conv
@@ -631,13 +962,13 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
             t_ms = int(t_ready * 1000)
             steady = analyse_calls(calls, t_from_ms=t_ms, t_to_ms=t_ms + args.steady_seconds * 1000)
             qas = steady["byAction"].get("QueryApplicationStatus", 0)
-            per_hour = qas * 3600 / args.steady_seconds
+            per_hour = qas * 3600 / max(args.steady_seconds, 1)
             budget = STEADY_SHARE * LIMIT_QAS * 60
             res["steady"] = {
                 "seconds": args.steady_seconds,
                 "calls": steady,
                 "qasPerHour": round(per_hour),
-                "allCallsPerHour": round(steady["total"] * 3600 / args.steady_seconds),
+                "allCallsPerHour": round(steady["total"] * 3600 / max(args.steady_seconds, 1)),
                 "budgetPerHour": round(budget),
                 "operatorPlannedPerHour": round(STEADY_SHARE * LIMIT_QAS * res["params"]["rateLimitShare"] * 60),
                 "withinBudget": per_hour <= budget and steady["throttled"] == 0,
@@ -659,13 +990,20 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
     finally:
         stop(op)
     sim_state = sim.state()
-    res["operator"]["fleet"] = fleet_as_declared(sim_state, n)
-    res["operator"]["timeline"] = timeline(calls, sim_state, int(t0 * 1000))
+    if replace:
+        res["operator"]["fleet"] = fleet_as_replaced(sim_state, n, args.hosts_per_app)
+        res["operator"]["replacement"] = replacement_report(calls, sim_state, n, args.hosts_per_app, int(t0 * 1000))
+    else:
+        res["operator"]["fleet"] = fleet_as_declared(sim_state, n)
+        res["operator"]["timeline"] = timeline(calls, sim_state, int(t0 * 1000))
     # Raw material for analysis stays with the logs (too big for bench/results).
-    (workdir / f"operator-n{n}-calls.json").write_text(json.dumps(calls))
-    (workdir / f"operator-n{n}-sim-state.json").write_text(json.dumps(sim_state))
+    (workdir / f"{name}-calls.json").write_text(json.dumps(calls))
+    (workdir / f"{name}-sim-state.json").write_text(json.dumps(sim_state))
     sim.stop()
 
+    if replace:
+        res["peer"] = {"ran": False, "reason": REPLACE_NO_PEER}
+        return res
     if args.peer == "serial":
         log(f"N={n}: running the peer")
         peer = run_peer(args, n, workdir)
@@ -696,6 +1034,14 @@ def checks(res):
         problems.append(f"steady state {st['qasPerHour']} QueryApplicationStatus/h over the {st['budgetPerHour']}/h budget")
     # The peer may fail (it does whenever N exceeds what one minute's refresh burst may read):
     # that is a measured outcome. Only a peer that produced no result is a harness failure.
+    rp = op.get("replacement")
+    if rp:
+        if rp["duplicateScaleOutAttempts"] or rp["duplicateScaleInAttempts"]:
+            problems.append(f"duplicate mutation attempts: {rp['duplicateScaleOutAttempts']} ScaleOut, "
+                            f"{rp['duplicateScaleInAttempts']} ScaleIn ({rp['duplicateExamples']})")
+        if rp["orderViolations"]:
+            problems.append(f"{rp['orderViolations']} app(s) had a ScaleIn before their ScaleOut was finished and read "
+                            f"({rp['orderViolationExamples']})")
     peer = res.get("peer", {})
     if peer.get("ran") and "apps" not in peer:
         problems.append(f"the peer produced no result (exit {peer.get('exitCode')})")
@@ -875,6 +1221,213 @@ def peer_params_text(p):
     return f"peer run {where} with `--parallelism {p['peerParallelism']}`, {refresh}"
 
 
+def replace_section():
+    """The replacement fleet's part of BENCHMARKS.md (issue 12), from bench/results/replace-n*.json."""
+    results = []
+    for p in sorted(RESULTS.glob("replace-n*.json")):
+        r = json.loads(p.read_text())
+        rest = p.stem[len("replace-"):]
+        tag = rest.split("-", 1)[1] if "-" in rest else ""
+        r["_row"] = f"{r['n']} ({tag})" if tag else str(r["n"])
+        r["_sort"] = (r["n"], tag)
+        results.append(r)
+    results.sort(key=lambda r: r["_sort"])
+    out = []
+    w = out.append
+    d_ex = results[-1]["params"]["secondsPerInstance"] if results else 3.0
+    b_ex = lower_bound_replace(200, d_ex)
+    pw = b_ex["perWindow"]
+    w("## Replacement fleet (issue 12)")
+    w("")
+    w("`hack/bench.sh --replace [N ...]` (`bench/run.py --replace`; results in `bench/results/replace-n<N>.json`).")
+    w("What it does per N: a fresh EDAS simulator holding N apps, each running k hosts (ECCs on ECUs")
+    w("`ecu-<i>-1..k`) with one more ECU of its cluster free (`ecu-<i>-(k+1)`). The apps share C clusterIds")
+    w("(app i in `cluster-bench-<i mod C>`; C = 1 unless `--clusters` says otherwise), so one")
+    w("`ListScaleOutEcu` per cluster can serve all of its apps (the operator caches it per cluster and takes")
+    w("the ClusterId from `ListDeployGroup`). Each resource declares its k hosts by `instanceId`, with the")
+    w("k-th replaced by the free one, so each app needs a replacement, make-before-break:")
+    w("`ScaleOutApplication` onto the free ECU, the new ECC seen healthy (AppState 7, TaskState 2) in a")
+    w("`QueryApplicationStatus`, then `ScaleInApplication` of the replaced host's ECC. The apiserver, the")
+    w("operator's command, the Ready polling and the steady-state window are as above.")
+    w("")
+    w("What it measures: time to 50%, 90% and all Ready (`Ready=True`, reason `Converged`); time / the")
+    w("replacement bound below; throttled calls (must be 0); calls per operation from the simulator's call")
+    w("log (`GET /_sim/calls`); duplicate mutation attempts (every `ScaleOutApplication` beyond the first")
+    w("naming the same ECU and every `ScaleInApplication` beyond the first naming the same ECC, whatever")
+    w("EDAS answered; must be 0); and, from the call log and the orders' own times, that for every app")
+    w("the first `ScaleInApplication` came after its `CoScaleOut` order had finished with status 2 and after")
+    w("a successful `QueryApplicationStatus` of the app made at or after that finish, and named only the")
+    w("replaced host's ECC (violations must be 0). The fleet check: every app runs exactly its declared")
+    w("hosts, all healthy, with one succeeded `CoScaleOut` and one succeeded `CoScaleIn` order.")
+    w("")
+    w("No peer: terraform-provider-alicloud's `alicloud_edas_application_scale`")
+    w("(`alicloud/resource_alicloud_edas_application_scale.go`) holds an instance list (`ecu_info`) as a")
+    w("ForceNew field, with Create = one `ScaleOutApplication` of the whole list and Delete = one")
+    w("`ScaleInApplication` of all its ECCs. Changing one host replaces the resource: by default destroy")
+    w("(every listed host removed) then create; with `create_before_destroy` the create names hosts that")
+    w("already run the app. With one resource per host, the removed resource's destroy and the new one's")
+    w("create have no dependency and run at the same time. Nothing orders the add before the remove, so")
+    w("there is no like-for-like run to compare with (this is read from the provider's source, not measured).")
+    w("")
+    w("### The replacement bound")
+    w("")
+    w("Per app, in this order: a `QueryApplicationStatus` to plan (what runs), a `ListDeployGroup` (the")
+    w("ClusterId and the default group), its cluster's `ListScaleOutEcu` (once per cluster: which ECU the")
+    w("new member is), `ScaleOutApplication`, that order (t_co), a `QueryApplicationStatus` that sees the new")
+    w("ECC healthy, `ScaleInApplication` (no documented limit), that order (t_co), and a `GetChangeOrderInfo`")
+    w("that sees it finished (Ready rests on the order's own outcome, as in the removal fleet). At least one")
+    w("`GetChangeOrderInfo` per order, so 2 per app. The two orders of an app cannot overlap (one order at")
+    w("a time per app, and the removal waits for the addition), so 2 t_co follow an app's ScaleOut.")
+    w(f"A one-instance order of either direction takes t_co = 1.5 D in the simulator ({1.5 * d_ex:g} s at D = {d_ex:g} s), and the")
+    w("new ECC is healthy when its order finishes.")
+    w("")
+    w("Documented per-key limits, counted by the gateway in a sliding 60 s window, at the share s the")
+    w(f"operator allows itself (L' = ⌊s · L⌋; at the default s = {DEFAULT_SHARE:g}):")
+    w("")
+    w("| operation | limit L (per min) | L' at s = 0.9 | calls | each call is followed on its app's own path by |")
+    w("|---|---|---|---|---|")
+    w(f"| ScaleOutApplication | {LIMIT_SCALE_OUT} | {pw['ScaleOutApplication']} | N | both orders: 2 t_co |")
+    w(f"| QueryApplicationStatus | {LIMIT_QAS} | {pw['QueryApplicationStatus']} | 2N | planning read: 2 t_co; healthy read: t_co |")
+    w(f"| GetChangeOrderInfo | {LIMIT_GCOI} | {pw['GetChangeOrderInfo']} | ≥ 2N | nothing (the last one sees the last order end) |")
+    w(f"| ListDeployGroup | {LIMIT_LIST_DEPLOY_GROUP} | {pw['ListDeployGroup']} | N | both orders: 2 t_co |")
+    w(f"| ListScaleOutEcu | {LIMIT_LIST_SCALE_OUT_ECU} | {pw['ListScaleOutEcu']} | C (one per cluster) | both orders: 2 t_co |")
+    w("")
+    w("The k-th call of an operation goes out no earlier than ⌊(k−1) / L'⌋ minutes (one window's worth at")
+    w("once, then one window's worth a minute), and the last of its calls is followed by what its app")
+    w("still has to do. The last of the 2N reads is some app's healthy read (each app's planning read")
+    w("comes before its healthy read), so only that app's ScaleIn order follows it. So:")
+    w("")
+    w("- ScaleOut: ⌊(N−1) / Ls'⌋ · 60 + 2 t_co")
+    w("- QueryApplicationStatus: max(⌊(2N−1) / Lq'⌋ · 60 + t_co, ⌊(N−1) / Lq'⌋ · 60 + 2 t_co)")
+    w("- GetChangeOrderInfo: ⌊(2N−1) / Lg'⌋ · 60")
+    w("- ListDeployGroup: ⌊(N−1) / Ld'⌋ · 60 + 2 t_co")
+    w("- ListScaleOutEcu: ⌊(C−1) / Le'⌋ · 60 + 2 t_co")
+    w("")
+    w("**replacement bound = the largest of these**, at the share the row's operator ran with. Once the")
+    w("fleet does not fit in one window, ScaleOut's 40/min binds (at s = 0.9, 36 ScaleOuts per window against")
+    w("45 apps' worth of read pairs and of poll pairs): the bound is the ScaleOut pacing plus the two orders")
+    w("of the last app. The ratio")
+    w(f"that counts is **operator time / replacement bound**. For example, with t_co = {1.5 * d_ex:g} s and C = 1:")
+    w("")
+    ns_all = sorted({r["n"] for r in results} | {20, 200, 1000})
+    w("| N | " + " | ".join(str(n) for n in ns_all) + " |")
+    w("|---|" + "---|" * len(ns_all))
+    for sh_ in (DEFAULT_SHARE, 1.0):
+        w(f"| s = {sh_:g} | " + " | ".join(fmt_b(lower_bound_replace(n, d_ex, sh_)["boundSeconds"]) for n in ns_all) + " |")
+    for op_ in ("QueryApplicationStatus", "GetChangeOrderInfo"):
+        w(f"| {op_} alone, s = {DEFAULT_SHARE:g} | " + " | ".join(
+            fmt_b(lower_bound_replace(n, d_ex)["byOperationSeconds"][op_]) for n in ns_all) + " |")
+    w("")
+    w(f"Target: time / replacement bound ≤ 1.2 with 0 throttled calls where the ScaleOuts do not fit in one")
+    w(f"window (N > Ls' = {pw['ScaleOutApplication']} at s = {DEFAULT_SHARE:g}; issue 12 names N = 200 and 1000). Below that the bound is only")
+    w("the two orders (2 t_co) and the ratio is shown without a target.")
+    w("")
+    if not results:
+        w("No replacement runs stored yet.")
+        w("")
+        return out
+    machines = sorted({json.dumps(r["machine"], sort_keys=True) for r in results})
+    for m in machines:
+        m = json.loads(m)
+        rows = [r["_row"] for r in results if json.dumps(r["machine"], sort_keys=True) == json.dumps(m, sort_keys=True)]
+        w(f"- Machine (N = {', '.join(rows)}): {m['nproc']} CPUs ({m['cpuModel']}), {m['memGiB']} GiB RAM, Linux {m['kernel']};")
+        w(f"  kube-apiserver {m['k8sVersion']} and etcd {m['etcdVersion']}; shared with other work, so absolute times carry noise.")
+    for pj in sorted({json.dumps(r["params"], sort_keys=True) for r in results}):
+        p = json.loads(pj)
+        rows = [r["_row"] for r in results if json.dumps(r["params"], sort_keys=True) == pj]
+        share = p.get("rateLimitShare", DEFAULT_SHARE)
+        share_text = f"`--rate-limit-share {share:g}`" if p.get("rateLimitShareFlag") else f"the default `--rate-limit-share {share:g}` (flag not passed)"
+        w(f"- Parameters (N = {', '.join(rows)}): k = {p['eccsPerApp']} hosts per app, 1 replaced; C = {p['clusters']} cluster(s);")
+        w(f"  D = {p['secondsPerInstance']} s (t_co = {1.5 * p['secondsPerInstance']:g} s); {p['limits']}; {p['accessKeys']} access key;")
+        w(f"  operator `--concurrency {p['concurrency']} --resync-interval {p['resyncInterval']}`, {share_text};")
+        w(f"  readiness polled every {p['pollSeconds']} s; steady-state window {p['steadySeconds']} s.")
+    srcs = sorted({f"{r['source']['gitRev']}{' + local changes in src/' if r['source']['srcModified'] else ''}" for r in results})
+    w(f"- Operator source: {', '.join(srcs)}.")
+    w("")
+    w("### Replacement: time to converge")
+    w("")
+    w("| N | share | 50% / 90% / all Ready | replacement bound (binding) | **time / bound** | throttled | duplicate ScaleOut / ScaleIn attempts | apps whose ScaleIn came before their ScaleOut was finished and read | fleet as declared |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        op = r["operator"]
+        b = lower_bound_replace(r["n"], r["params"]["secondsPerInstance"], row_share(r), r["params"].get("clusters", 1))
+        op_s = op.get("seconds") if op.get("allReady") else None
+        rp = op.get("replacement", {})
+        fl = op.get("fleet", {})
+        w(
+            f"| {r['_row']} | {share_cell(r)} | {op_times_cell(op)} | {fmt_b(b['boundSeconds'])} ({b['binding']}) "
+            f"| **{fmt_r(ratio(op_s, b['boundSeconds']))}** | {op['allCalls']['throttled']} "
+            f"| {rp.get('duplicateScaleOutAttempts', '–')} / {rp.get('duplicateScaleInAttempts', '–')} "
+            f"| {rp.get('orderViolations', '–')} of {rp.get('appsChecked', '–')} "
+            f"| {'yes' if fl.get('ok') else '**no**'} ({fl.get('appsAsDeclared', '–')} of {fl.get('apps', '–')}) |"
+        )
+    w("")
+    ops = ["QueryApplicationStatus", "ListDeployGroup", "ListScaleOutEcu", "ScaleOutApplication", "ScaleInApplication",
+           "GetChangeOrderInfo", "ListRecentChangeOrder"]
+    w("### Replacement: EDAS calls")
+    w("")
+    w("From the operator's start until all resources were Ready; per app in brackets, and the peak in any")
+    w("60 s after the slash (to set against L' above).")
+    w("")
+    w("| N | share | " + " | ".join(ops) + " | other | calls per app | peak RSS | CPU to Ready |")
+    w("|---|---|" + "---|" * (len(ops) + 4))
+    for r in results:
+        op = r["operator"]
+        c = op["calls"]
+        ba, pk = c["byAction"], c["peakPer60s"]
+        n = r["n"]
+        other = sum(v for k, v in ba.items() if k not in ops)
+        cells = [f"{ba.get(o, 0)} ({ba.get(o, 0) / n:.2f}) / {pk.get(o, 0)}" for o in ops]
+        end = op.get("end", op.get("atReady", {}))
+        w(f"| {r['_row']} | {share_cell(r)} | " + " | ".join(cells)
+          + f" | {other} | {c['total'] / n:.2f} | {end.get('peakRssMiB', 0):.1f} MiB | {op['atReady']['cpuSeconds']:.1f} s |")
+    w("")
+    w("### Replacement: where each app's time went")
+    w("")
+    w("From the call log and the orders' own times; median / p90 / max over the apps, in seconds.")
+    w("")
+    w("| N | start → first QueryApplicationStatus | → ScaleOut sent | ScaleOut order | its end → healthy read | → ScaleIn sent | ScaleIn order | its end → poll that saw it | ScaleOut sent → ScaleIn done | polls per ScaleOut / ScaleIn order (mean) |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        tl = r["operator"].get("replacement", {}).get("timeline")
+        if not tl:
+            continue
+        f3 = lambda d: f"{d['median']} / {d['p90']} / {d['max']}" if d and d.get("median") is not None else "–"  # noqa: E731
+        w(
+            f"| {r['_row']} | {f3(tl['startToFirstQuery'])} | {f3(tl['firstQueryToScaleOut'])} | {f3(tl['scaleOutRun'])} "
+            f"| {f3(tl['scaleOutDoneToHealthyRead'])} | {f3(tl['healthyReadToScaleIn'])} | {f3(tl['scaleInRun'])} "
+            f"| {f3(tl['scaleInDoneToSeen'])} | {f3(tl['scaleOutSentToScaleInDone'])} "
+            f"| {fmt_r(tl['pollsPerScaleOut']['mean'])} / {fmt_r(tl['pollsPerScaleIn']['mean'])} |"
+        )
+    w("")
+    yn = lambda ok: "met" if ok else "**not met**"  # noqa: E731
+    w("### Replacement: targets (issue 12)")
+    w("")
+    w("| N | share | time / replacement bound ≤ 1.2 | zero throttled calls | no duplicate ScaleOut or ScaleIn | add finished and read before every remove | converged correctly |")
+    w("|---|---|---|---|---|---|---|")
+    for r in results:
+        op = r["operator"]
+        b = lower_bound_replace(r["n"], r["params"]["secondsPerInstance"], row_share(r), r["params"].get("clusters", 1))
+        op_s = op.get("seconds") if op.get("allReady") else None
+        rb = ratio(op_s, b["boundSeconds"])
+        thr = op["allCalls"]["throttled"]
+        rp = op.get("replacement", {})
+        dups = rp.get("duplicateScaleOutAttempts", 0) + rp.get("duplicateScaleInAttempts", 0)
+        converged = bool(op.get("allReady")) and bool(op.get("fleet", {}).get("ok"))
+        if r["n"] > b["perWindow"]["ScaleOutApplication"]:
+            bound_cell = f"{yn(rb is not None and rb <= 1.2)} ({fmt_r(rb)})"
+        else:
+            bound_cell = f"no target at this N ({fmt_r(rb)})"
+        order_ok = rp.get("orderViolations", 1) == 0 and rp.get("appsWithoutScaleIn", 1) == 0
+        w(
+            f"| {r['_row']} | {share_cell(r)} | {bound_cell} | {yn(thr == 0)} ({thr}) | {yn(dups == 0)} ({dups}) "
+            f"| {yn(order_ok)} ({rp.get('orderViolations', '–')} violations, {rp.get('appsWithoutScaleIn', '–')} apps without a ScaleIn) "
+            f"| {yn(converged)} |"
+        )
+    w("")
+    return out
+
+
 def write_report():
     results = []
     for p in sorted(RESULTS.glob("n*.json")):
@@ -885,7 +1438,12 @@ def write_report():
         results.append(r)
     results.sort(key=lambda r: r["_sort"])
     if not results:
-        print("no results in bench/results/", file=sys.stderr)
+        if not any(RESULTS.glob("replace-n*.json")):
+            print(f"no results in {RESULTS}", file=sys.stderr)
+            return
+        # Only replacement rows (e.g. a scratch results dir): that section alone.
+        BENCHMARKS_MD.write_text("\n".join(["# Benchmarks", "", *replace_section()]))
+        log(f"wrote {BENCHMARKS_MD} (replacement fleet only)")
         return
     machines = {json.dumps(r["machine"], sort_keys=True) for r in results}
     params = {json.dumps({k: v for k, v in r["params"].items()}, sort_keys=True) for r in results}
@@ -893,9 +1451,10 @@ def write_report():
     w = out.append
     w("# Benchmarks")
     w("")
-    w("Generated by `bench/run.py` from the figures it measured (`bench/results/n*.json`); do not edit")
-    w("by hand. Re-run with `hack/bench.sh [N ...]` (default `50 200`); `bench/run.py --report`")
-    w("rewrites this file from the stored results.")
+    w("Generated by `bench/run.py` from the figures it measured (`bench/results/n*.json`, and")
+    w("`bench/results/replace-n*.json` for the replacement fleet); do not edit by hand. Re-run with")
+    w("`hack/bench.sh [N ...]` (default `50 200`) or `hack/bench.sh --replace [N ...]`;")
+    w("`bench/run.py --report` rewrites this file from the stored results.")
     w("")
     w("What it does per N: a fresh EDAS simulator holding N apps with 2 running ECCs each; N")
     w("`EdasAppMembership` resources (one per app, 1 declared member, so each needs exactly one")
@@ -1172,8 +1731,9 @@ def write_report():
         w("(`--tag`; `--rate-limit-share X` without a tag stores the row as `share<X>`), kept to show the")
         w("run-to-run spread on this shared machine or another share.")
         w("")
+    out += replace_section()
     w("Raw figures (per-operation peaks, failures, fleet checks, commands) are in")
-    w("`bench/results/n<N>.json`.")
+    w("`bench/results/n<N>.json` and `bench/results/replace-n<N>.json`.")
     w("")
     BENCHMARKS_MD.write_text("\n".join(out))
     log(f"wrote {BENCHMARKS_MD} from {len(results)} result(s)")
@@ -1184,7 +1744,7 @@ def write_report():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("ns", nargs="*", type=int, help="fleet sizes (default 50 200)")
+    ap.add_argument("ns", nargs="*", type=int, help="fleet sizes (default 50 200; with --replace 200)")
     ap.add_argument("--bin", help="the release edas-operator binary")
     ap.add_argument("--cp-env", help="DIR/env written by hack/control-plane.sh start DIR")
     ap.add_argument("--sdk-python", help="the venv python from hack/python-sdk.sh")
@@ -1204,6 +1764,15 @@ def main():
     ap.add_argument("--rate-limit-share", type=float, default=None,
                     help=f"passed to the operator as --rate-limit-share (default: not passed, the operator's {DEFAULT_SHARE}); "
                          "without --tag the results are stored as n<N>-share<X>.json")
+    ap.add_argument("--replace", action="store_true",
+                    help="the replacement fleet (issue 12): each app replaces one of its hosts with a free ECU of its "
+                         "cluster, ScaleOut before ScaleIn; results as replace-n<N>.json; no peer")
+    ap.add_argument("--hosts-per-app", type=int, default=2,
+                    help="--replace: hosts (ECCs) each app runs and declares, one of them replaced (default 2)")
+    ap.add_argument("--clusters", type=int, default=1,
+                    help="--replace: clusterIds the apps are spread over (default 1: one ListScaleOutEcu can serve all)")
+    ap.add_argument("--ready-timeout", type=float, default=None,
+                    help="seconds to wait for all Ready (default max(600, 3 x bound + 300))")
     ap.add_argument("--report", action="store_true", help="only regenerate BENCHMARKS.md from bench/results")
     ap.add_argument("--tag", default="", help="store results as n<N>-<TAG>.json (e.g. a repeat) instead of n<N>.json")
     ap.add_argument("--results-dir", help="where results go and the report reads them (default bench/results)")
@@ -1221,15 +1790,19 @@ def main():
     for k in ("bin", "cp_env"):
         if not getattr(args, k):
             ap.error(f"--{k.replace('_', '-')} is required (hack/bench.sh passes it)")
-    if args.peer != "skip" and not args.sdk_python:
+    if args.peer != "skip" and not args.sdk_python and not args.replace:
         ap.error("--sdk-python is required unless --peer skip")
+    if args.replace:
+        if not 1 <= args.hosts_per_app <= 200 or args.clusters < 1:
+            ap.error("--hosts-per-app must be 1..200 (the CRD's member limit) and --clusters at least 1")
+        args.peer = "skip"
     if args.rate_limit_share is not None:
         if not 0 < args.rate_limit_share <= 1:
             ap.error("--rate-limit-share must be in (0, 1]")
         if not args.tag:
             # Keep a non-default share from overwriting the default row of the same N.
             args.tag = f"share{args.rate_limit_share:g}"
-    ns_list = args.ns or [50, 200]
+    ns_list = args.ns or ([200] if args.replace else [50, 200])
     env = load_env(args.cp_env)
     kube = Kube(env)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="edas-bench."))
@@ -1241,9 +1814,23 @@ def main():
     for n in ns_list:
         res = bench_one(args, kube, env, n, workdir)
         res["checks"] = checks(res)
-        (RESULTS / f"n{n}{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(res, indent=1) + "\n")
-        (workdir / f"n{n}-result.json").write_text(json.dumps(res, indent=1) + "\n")
+        prefix = "replace-" if args.replace else ""
+        (RESULTS / f"{prefix}n{n}{'-' + args.tag if args.tag else ''}.json").write_text(json.dumps(res, indent=1) + "\n")
+        (workdir / f"{prefix}n{n}-result.json").write_text(json.dumps(res, indent=1) + "\n")
         op = res["operator"]
+        if args.replace:
+            rp = op.get("replacement", {})
+            log(
+                f"N={n} (replace): operator {op.get('seconds')} s (bound {res['bound']['boundSeconds']} s, "
+                f"{res['bound']['binding']} binds, share {res['params']['rateLimitShare']:g}), "
+                f"throttled {op['allCalls']['throttled']}, calls {op['calls']['byAction']}, "
+                f"duplicates {rp.get('duplicateScaleOutAttempts')} ScaleOut / {rp.get('duplicateScaleInAttempts')} ScaleIn, "
+                f"order violations {rp.get('orderViolations')} of {rp.get('appsChecked')} apps with a ScaleIn; "
+                f"checks: {res['checks'] or 'ok'}"
+            )
+            failed += [f"N={n} (replace): {p}" for p in res["checks"]]
+            write_report()
+            continue
         log(
             f"N={n}: operator {op.get('seconds')} s (new window bound {res['bound']['newWindowBoundSeconds']} s "
             f"at share {res['params']['rateLimitShare']:g}), "

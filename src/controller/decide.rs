@@ -650,9 +650,9 @@ impl<'a> Work<'a> {
             (co.ecc_ids.join(","), "removed")
         };
         if out {
-            if status == CoStatus::Succeeded {
-                self.hold_added(&co.ecu_ids, &co.id);
-            }
+            // Whatever the end: an order that failed or was aborted may have installed some
+            // ECCs, and reads may not show them yet. They are waited for like a success's.
+            self.hold_added(&co.ecu_ids, &co.id);
         } else {
             self.hold(&co.ecc_ids, &co.id, false);
         }
@@ -733,6 +733,7 @@ impl<'a> Work<'a> {
         push_history(&mut self.st, co.clone());
         if co.ours {
             self.hold(&co.ecc_ids, &co.id, true);
+            self.hold_added(&co.ecu_ids, &co.id);
             let dir = if co.direction == direction::SCALE_OUT {
                 direction::SCALE_OUT
             } else {
@@ -1156,56 +1157,43 @@ impl<'a> Work<'a> {
         let now = self.now();
         let mut waiting: Vec<String> = Vec::new();
         let mut unhealthy: Vec<String> = Vec::new();
-        for r in self.st.additions.clone() {
+        let hold_off = ms(self.input.policy.read_lag_holdoff);
+        let mut kept = Vec::new();
+        for mut r in std::mem::take(&mut self.st.additions) {
             let age = now - parse_rfc3339_ms(&r.at).unwrap_or(0);
-            let eccs: Vec<Option<&crate::edas::EccInstance>> = r
-                .ecu_ids
-                .iter()
-                .map(|u| app.eccs.iter().find(|e| &e.ecu_id == u))
-                .collect();
-            let undeclared = eccs
-                .iter()
-                .flatten()
-                .any(|e| !plan.declared.contains(&e.ecc_id));
-            let done = eccs.iter().all(|e| e.is_some_and(|e| e.is_healthy()));
-            let absent: Vec<&String> = r
-                .ecu_ids
-                .iter()
-                .zip(&eccs)
-                .filter(|(_, e)| e.is_none())
-                .map(|(u, _)| u)
-                .collect();
-            if done || undeclared {
-                self.st.additions.retain(|x| x != &r);
-                continue;
-            }
-            if !absent.is_empty() && age >= ms(self.input.policy.read_lag_holdoff) {
-                // The order ended long enough ago: EDAS does not run them; plan afresh.
-                self.st.additions.retain(|x| x != &r);
-                continue;
-            }
-            for (u, e) in r.ecu_ids.iter().zip(&eccs) {
-                match e {
-                    None => waiting.push(format!("ECU {u} (not listed yet)")),
-                    Some(e) if !e.is_healthy() => {
+            let order = r.change_order_id.clone();
+            // An ECU is done with when its ECC is healthy, when the spec no longer declares
+            // it, or when reads still do not list it after the hold-off (EDAS does not run
+            // it: plan afresh).
+            r.ecu_ids
+                .retain(|u| match app.eccs.iter().find(|e| &e.ecu_id == u) {
+                    None if age < hold_off => {
+                        waiting.push(format!("ECU {u} (not listed yet)"));
+                        true
+                    }
+                    None => false,
+                    Some(e) if e.is_healthy() || !plan.declared.contains(&e.ecc_id) => false,
+                    Some(e) => {
                         let state = format!(
                             "ECC {} on ECU {u} is {}/{}",
                             e.ecc_id, e.app_state, e.task_state
                         );
                         if age > ms(self.input.policy.change_order_timeout) {
                             unhealthy.push(format!(
-                                "{state} {}s after change order {} added it",
-                                age / 1000,
-                                r.change_order_id
+                                "{state} {}s after change order {order} added it",
+                                age / 1000
                             ));
                         } else {
                             waiting.push(state);
                         }
+                        true
                     }
-                    Some(_) => {}
-                }
+                });
+            if !r.ecu_ids.is_empty() {
+                kept.push(r);
             }
         }
+        self.st.additions = kept;
         if !unhealthy.is_empty() {
             return Some(self.stop(
                 Outcome::Stalled {
@@ -1227,16 +1215,31 @@ impl<'a> Work<'a> {
         } else {
             format!(" before removing {}", plan.to_remove.join(","))
         };
-        Some(self.stop(
-            Outcome::Waiting {
+        let message = format!(
+            "waiting for added hosts to run the app healthy{removing}: {}",
+            waiting.join("; ")
+        );
+        // An order that did not succeed says so while what it may have installed is awaited.
+        let failed = self.st.additions.iter().find_map(|r| {
+            self.st.history.iter().find(|h| {
+                !r.change_order_id.is_empty()
+                    && h.id == r.change_order_id
+                    && h.status_code != CoStatus::Succeeded.code()
+            })
+        });
+        let outcome = match failed {
+            Some(h) => Outcome::ChangeOrderFailed(format!(
+                "change order {} ended {}: {}; {message}",
+                h.id,
+                h.status,
+                h.message.clone().unwrap_or_default()
+            )),
+            None => Outcome::Waiting {
                 reason: reason::WAITING_FOR_NEW_MEMBERS,
-                message: format!(
-                    "waiting for added hosts to run the app healthy{removing}: {}",
-                    waiting.join("; ")
-                ),
+                message,
             },
-            Requeue::After(timing::QUIET_POLL),
-        ))
+        };
+        Some(self.stop(outcome, Requeue::After(timing::QUIET_POLL)))
     }
 
     /// A person aborted our order: stalled until the spec changes or the retry annotation

@@ -218,6 +218,8 @@ pub struct Context {
     pub lease: Option<leader::LeaseFence>,
     /// ListDeployGroup and ListScaleOutEcu answers shared between resources.
     pub lookups: lookup::Lookups,
+    /// Resources whose additions wait for the read that shows them healthy.
+    awaiting: Mutex<std::collections::HashSet<String>>,
     backoff: Mutex<HashMap<String, u32>>,
     /// Set once the calls recorded in status were counted against the budget.
     budget_seeded: tokio::sync::OnceCell<()>,
@@ -348,6 +350,21 @@ impl Context {
         base.mul_f64(rand::rng().random_range(0.5..=1.5))
     }
 
+    /// Remember whether the resource `key` waits for the read that shows its additions
+    /// healthy (planning passes leave reads for those).
+    pub fn note_awaiting(&self, key: &str, awaiting: bool) {
+        let mut set = crate::lock(&self.awaiting);
+        if awaiting {
+            set.insert(key.to_string());
+        } else {
+            set.remove(key);
+        }
+    }
+
+    pub fn awaiting_healthy_reads(&self) -> usize {
+        crate::lock(&self.awaiting).len()
+    }
+
     /// Per-object exponential backoff with jitter (kube has none built in).
     pub fn next_backoff(&self, key: &str) -> Duration {
         let mut map = crate::lock(&self.backoff);
@@ -389,6 +406,7 @@ impl Context {
             self.store.state().iter().map(|o| object_key(o)).collect();
         self.metrics.retain_objects(|k| live.contains(k));
         crate::lock(&self.backoff).retain(|k, _| live.contains(k));
+        crate::lock(&self.awaiting).retain(|k| live.contains(k));
         self.edas.prune();
     }
 
@@ -694,6 +712,7 @@ fn context(
             .leader_election
             .then(|| leader::LeaseFence::from_args(args)),
         lookups: Default::default(),
+        awaiting: Mutex::new(Default::default()),
         backoff: Mutex::new(HashMap::new()),
         budget_seeded: tokio::sync::OnceCell::new(),
     })

@@ -170,7 +170,7 @@ async fn send(
         // ScaleOut has a budget (40/min): rather than record an intent and hold a worker
         // until the window allows it, record the plan without the intent and come back then
         // (the next pass skips its reads while the budget still says wait: `scale_out_turn`).
-        let wait = api.budget_wait(crate::edas::Operation::ScaleOutApplication);
+        let wait = api.budget_wait(crate::edas::Operation::ScaleOutApplication, 0);
         if wait > super::BUDGET_WAIT_IN_LINE {
             let mut v = v;
             v.send = None;
@@ -403,8 +403,51 @@ fn scale_out_turn(
     if !(waiting && quiet && old.observed_generation == generation) {
         return None;
     }
-    let wait = api.budget_wait(crate::edas::Operation::ScaleOutApplication);
+    let wait = api.budget_wait(crate::edas::Operation::ScaleOutApplication, 0);
     (wait > super::BUDGET_WAIT_IN_LINE).then_some(wait)
+}
+
+/// Whether the resource waits for the read that shows ECCs it added healthy: a ScaleOut of
+/// ours in flight or ended, its ECCs not yet seen healthy.
+pub fn awaits_healthy_read(st: &EdasAppMembershipStatus) -> bool {
+    st.pending_scale_out.is_some()
+        || !st.additions.is_empty()
+        || st.change_order.as_ref().is_some_and(|c| {
+            c.ours
+                && c.direction == crate::crd::direction::SCALE_OUT
+                && crate::edas::CoStatus::from_code(c.status_code).is_unfinished()
+        })
+}
+
+/// A pass that only plans (nothing of ours in flight) leaves the reads that resources with
+/// additions in flight will need in this window: at most half of it. Without this, a fleet
+/// that starts at once spends the whole window planning additions its ScaleOut budget cannot
+/// send yet, and the reads that would let the added ones' removals go wait a minute.
+fn planning_turn(
+    old: &EdasAppMembershipStatus,
+    ctx: &Context,
+    api: &dyn EdasApi,
+) -> Option<Duration> {
+    let op = crate::edas::Operation::QueryApplicationStatus;
+    let quiet = old.pending_scale_in.is_none()
+        && !awaits_healthy_read(old)
+        && old
+            .change_order
+            .as_ref()
+            .is_none_or(|c| !crate::edas::CoStatus::from_code(c.status_code).is_unfinished());
+    let keep = ctx.awaiting_healthy_reads();
+    if !quiet || keep == 0 {
+        return None;
+    }
+    let half = ctx
+        .edas
+        .budget
+        .config()
+        .effective_per_minute(op)
+        .map_or(0, |l| (l / 2.0).floor() as usize);
+    let wait = api.budget_wait(op, keep.min(half));
+    // The count changes as orders end: look again soon rather than at the window's end.
+    (wait > super::BUDGET_WAIT_IN_LINE).then_some(wait.min(Duration::from_secs(5)))
 }
 
 async fn run(
@@ -417,7 +460,9 @@ async fn run(
         Ok(found) => found,
         Err((outcome, action)) => return Ok(End::plain(obj, outcome, action)),
     };
-    if let Some(wait) = scale_out_turn(old, obj.meta().generation, &*api) {
+    if let Some(wait) =
+        scale_out_turn(old, obj.meta().generation, &*api).or_else(|| planning_turn(old, ctx, &*api))
+    {
         return Err(Ended::Later(wait));
     }
     let policy = ctx.policy(&obj.spec);
@@ -438,7 +483,7 @@ async fn run(
     let written = |f: &KubeFence<'_>| crate::lock(&f.written).clone();
     match pass_with(&*api, &input, &fence, &ctx.lookups, &scope).await {
         Ok(v) => {
-            ctx.record_verdict(&v);
+            ctx.record_verdict(&key, &v);
             let action = ctx.requeue_action(&key, &v.requeue);
             let sent = written(&fence).is_some();
             Ok(End {
@@ -600,7 +645,8 @@ fn static_reason(r: &str) -> &'static str {
 
 impl Context {
     /// Count, learn and log what a verdict says happened.
-    fn record_verdict(&self, v: &Verdict) {
+    fn record_verdict(&self, key: &str, v: &Verdict) {
+        self.note_awaiting(key, awaits_healthy_read(&v.status));
         for (direction, result) in &v.counters {
             self.metrics.change_order(direction, result);
         }

@@ -186,8 +186,9 @@ impl CallBudget {
         Err((oldest + WINDOW).saturating_duration_since(now))
     }
 
-    /// How long until one more call of `op` fits (zero: now), without taking it.
-    pub fn wait_for(&self, key_id: &str, op: Operation, now: Instant) -> Duration {
+    /// How long until one more call of `op` fits (zero: now), without taking it, when
+    /// `keep` calls of the window are kept for others.
+    pub fn wait_for(&self, key_id: &str, op: Operation, now: Instant, keep: usize) -> Duration {
         let Some(per_minute) = self.config.effective_per_minute(op) else {
             return Duration::ZERO;
         };
@@ -196,12 +197,14 @@ impl CallBudget {
             return Duration::ZERO;
         };
         w.advance(now);
-        let allowed = w.allowed(per_minute);
+        let allowed = w.allowed(per_minute).saturating_sub(keep);
         if w.sent.len() < allowed {
             return Duration::ZERO;
         }
-        let oldest = w.sent[w.sent.len() - allowed];
-        (oldest + WINDOW).saturating_duration_since(now)
+        match w.sent.get(w.sent.len() - allowed) {
+            Some(oldest) => (*oldest + WINDOW).saturating_duration_since(now),
+            None => WINDOW,
+        }
     }
 
     /// EDAS throttled a call: the limit in force is lower than we thought, and no higher
@@ -361,16 +364,29 @@ mod tests {
         let b = CallBudget::new(BudgetConfig::default());
         let op = Operation::ScaleOutApplication;
         let t0 = Instant::now();
-        assert_eq!(b.wait_for("ak", op, t0), Duration::ZERO);
+        assert_eq!(b.wait_for("ak", op, t0, 0), Duration::ZERO);
         // 40/min at share 0.9: 36 fit.
         for i in 0..36 {
-            assert_eq!(b.wait_for("ak", op, t0), Duration::ZERO, "call {i}");
+            assert_eq!(b.wait_for("ak", op, t0, 0), Duration::ZERO, "call {i}");
             b.try_take("ak", op, t0).unwrap();
         }
-        let wait = b.wait_for("ak", op, t0);
+        let wait = b.wait_for("ak", op, t0, 0);
         assert_eq!(wait, WINDOW);
         assert_eq!(b.try_take("ak", op, t0), Err(wait), "peeking took nothing");
-        assert_eq!(b.wait_for("ak", op, t0 + WINDOW), Duration::ZERO);
+        assert_eq!(b.wait_for("ak", op, t0 + WINDOW, 0), Duration::ZERO);
+        // Keeping 10 of the 36 for others: the 27th call waits, the 26th would not.
+        let b = CallBudget::new(BudgetConfig::default());
+        let t1 = t0 + Duration::from_secs(1);
+        for _ in 0..25 {
+            b.try_take("ak", op, t0).unwrap();
+        }
+        assert_eq!(b.wait_for("ak", op, t1, 10), Duration::ZERO);
+        b.try_take("ak", op, t1).unwrap();
+        assert_eq!(
+            b.wait_for("ak", op, t1, 10),
+            WINDOW - Duration::from_secs(1)
+        );
+        assert_eq!(b.wait_for("ak", op, t1, 0), Duration::ZERO);
     }
 
     #[test]

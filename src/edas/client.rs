@@ -712,9 +712,9 @@ impl super::operations::Transport for EdasClient {
         redact_text(text, &self.secrets())
     }
 
-    fn budget_wait(&self, op: Operation) -> Duration {
+    fn budget_wait(&self, op: Operation, keep: usize) -> Duration {
         self.budget.as_ref().map_or(Duration::ZERO, |b| {
-            b.wait_for(self.budget_key(), op, Instant::now())
+            b.wait_for(self.budget_key(), op, Instant::now(), keep)
         })
     }
 }

@@ -444,10 +444,10 @@ pub trait EdasApi: Send + Sync {
     async fn list_deploy_groups(&self, app_id: &str) -> Result<Vec<DeployGroup>>;
     async fn list_recent_change_orders(&self, app_id: &str) -> Result<Vec<ChangeOrderSummary>>;
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>>;
-    /// How long the call budget would hold a call of `op` now (zero: it fits). A mutation
-    /// waits in line for its budget; the driver asks first so that no intent is recorded for
-    /// a call that would wait long.
-    fn budget_wait(&self, op: Operation) -> std::time::Duration;
+    /// How long the call budget would hold a call of `op` now (zero: it fits), keeping
+    /// `keep` calls of the window for others. A mutation waits in line for its budget; the
+    /// driver asks first so that no intent is recorded for a call that would wait long.
+    fn budget_wait(&self, op: Operation, keep: usize) -> std::time::Duration;
     async fn get_application(&self, app_id: &str) -> Result<ApplicationSummary>;
     async fn continue_pipeline(&self, pipeline_id: &str, confirm: bool) -> Result<()>;
     async fn abort_change_order(&self, change_order_id: &str) -> Result<()>;

@@ -29,8 +29,9 @@ pub trait Transport: Send + Sync {
         text.to_string()
     }
 
-    /// How long the call budget would hold a call of `op` now (zero: none, or it fits).
-    fn budget_wait(&self, _op: Operation) -> std::time::Duration {
+    /// How long the call budget would hold a call of `op` now (zero: none, or it fits),
+    /// keeping `keep` calls of the window for others.
+    fn budget_wait(&self, _op: Operation, _keep: usize) -> std::time::Duration {
         std::time::Duration::ZERO
     }
 }
@@ -183,8 +184,8 @@ impl<C: Transport> EdasApi for C {
             .collect())
     }
 
-    fn budget_wait(&self, op: Operation) -> std::time::Duration {
-        Transport::budget_wait(self, op)
+    fn budget_wait(&self, op: Operation, keep: usize) -> std::time::Duration {
+        Transport::budget_wait(self, op, keep)
     }
 
     async fn list_applications(&self) -> Result<Vec<ApplicationSummary>> {
