@@ -623,15 +623,15 @@ async fn e2e_failed_scale_out_is_reported_and_nothing_removed_until_retried() {
         !ecus_of(&sim, &app).await.contains(&new_ecu),
         "the failed order made no ECC"
     );
-    // The condition names the failed order and the host it was adding.
+    // The condition names the direction, the failed order and the host it was adding.
     let msg = message(&failed, "Ready");
     let failed_order = orders(&sim.state().await, &app, "CoScaleOut")
         .first()
         .and_then(|o| o["changeOrderId"].as_str().map(str::to_string))
         .expect("the failed ScaleOut order");
     assert!(
-        msg.contains(&failed_order) && msg.contains(&new_ecu),
-        "condition names order {failed_order} and {new_ecu}: {msg}"
+        msg.contains(&format!("ScaleOut change order {failed_order}")) && msg.contains(&new_ecu),
+        "condition names ScaleOut order {failed_order} and {new_ecu}: {msg}"
     );
     let rec = failed["status"]["history"]
         .as_array()

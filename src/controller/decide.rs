@@ -1243,8 +1243,8 @@ impl<'a> Work<'a> {
         });
         let outcome = match failed {
             Some(h) => Outcome::ChangeOrderFailed(format!(
-                "change order {} ended {}: {}; {message}",
-                h.id,
+                "{} ended {}: {}; {message}",
+                order_name(h),
                 h.status,
                 h.message.clone().unwrap_or_default()
             )),
@@ -1355,8 +1355,8 @@ impl<'a> Work<'a> {
                 });
             let outcome = match failed {
                 Some(h) => Outcome::ChangeOrderFailed(format!(
-                    "change order {} ended {}: {}; {wait}",
-                    h.id,
+                    "{} ended {}: {}; {wait}",
+                    order_name(h),
                     h.status,
                     h.message.clone().unwrap_or_default()
                 )),
@@ -1418,8 +1418,8 @@ impl<'a> Work<'a> {
         let last = self.st.history.first().cloned().unwrap_or_default();
         Some(self.stop(
             Outcome::ChangeOrderFailed(format!(
-                "change order {} ended {}: {}; retrying in {}s ({} failure(s) in a row)",
-                last.id,
+                "{} ended {}: {}; retrying in {}s ({} failure(s) in a row)",
+                order_name(&last),
                 last.status,
                 last.message.unwrap_or_default(),
                 (retry_at - now) / 1000,
@@ -1539,6 +1539,15 @@ pub fn deploy_group(
                     names()
                 )
             }),
+    }
+}
+
+/// "ScaleOut change order <id>", or "change order <id>" when the direction is not known.
+fn order_name(h: &ChangeOrderStatus) -> String {
+    if h.direction.is_empty() {
+        format!("change order {}", h.id)
+    } else {
+        format!("{} change order {}", h.direction, h.id)
     }
 }
 
