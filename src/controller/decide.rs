@@ -67,6 +67,10 @@ pub struct Observation {
     pub free_ecus: Option<FreeEcus>,
     /// ListDeployGroup of the app.
     pub groups: Option<Vec<DeployGroup>>,
+    /// `app` is the observation recorded in status by an earlier pass, not a read of this
+    /// one. It may justify a ScaleOut (adding cannot take capacity away, and EDAS refuses an
+    /// ECU that is no longer free), nothing else: any other verdict asks for a fresh read.
+    pub recorded_app: bool,
 }
 
 /// One more read the decision needs.
@@ -186,11 +190,20 @@ pub fn decide(input: &Input<'_>, obs: &Observation) -> Step {
         });
     }
     super::status::record_observation(&mut w.st, &app, &plan, input.spec.members.len(), input.now);
-    w.forget_absent(&app);
-    if let Some(step) = w.gates(&plan, &app, obs) {
-        return step;
+    if obs.recorded_app {
+        w.st.last_observed_at = input.status.last_observed_at.clone();
     }
-    w.send(&plan, obs)
+    w.forget_absent(&app);
+    let step = match w.gates(&plan, &app, obs) {
+        Some(step) => step,
+        None => w.send(&plan, obs),
+    };
+    match step {
+        Step::Done(v) if obs.recorded_app && !matches!(v.send, Some(Send::ScaleOut { .. })) => {
+            Step::Need(Need::App)
+        }
+        step => step,
+    }
 }
 
 /// Fold the ScaleIn's answer into the verdict that asked for it.

@@ -1054,3 +1054,37 @@ fn a_refused_scale_out_clears_its_intent_and_names_the_member() {
         matches!(&v.outcome, Outcome::Transient { message, .. } if message.contains("instanceId=i-n (ECU ecu-n)"))
     );
 }
+
+#[test]
+fn a_recorded_observation_justifies_a_scale_out_and_nothing_else() {
+    let (c, w) = replacement();
+    let recorded = |app: AppStatus| Observation {
+        app: Some(app),
+        recorded_app: true,
+        free_ecus: Some(FreeEcus {
+            ecus: w.free.clone(),
+            fresh: false,
+        }),
+        groups: Some(w.groups.clone()),
+        recent: Some(Vec::new()),
+        ..Default::default()
+    };
+    let Step::Done(v) = c.decide(&recorded(app(&["a", "b"]))) else {
+        panic!("a ScaleOut from the recorded observation")
+    };
+    assert!(matches!(v.send, Some(Send::ScaleOut { .. })));
+    assert_eq!(
+        v.status.last_observed_at, c.status.last_observed_at,
+        "no read was made"
+    );
+    // Once the host runs the app, what is left is a removal: never on a recorded observation.
+    assert_eq!(
+        c.decide(&recorded(app(&["a", "b", "n"]))),
+        Step::Need(Need::App)
+    );
+    // Nor a wait, nor Ready.
+    assert_eq!(
+        Case::new(&["a"], 1).decide(&recorded(app(&["a"]))),
+        Step::Need(Need::App)
+    );
+}

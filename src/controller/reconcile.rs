@@ -26,6 +26,9 @@ use std::time::Duration;
 
 /// Requeue after a fenced pass (the object changed under us, or leadership is in doubt).
 const FENCED_RETRY: Duration = Duration::from_secs(1);
+/// How old an observation recorded in status may be for a ScaleOut that waited for its
+/// budget to go out on it.
+const RECORDED_APP_MAX_AGE: Duration = Duration::from_secs(150);
 /// More reads than this in one pass is a bug in `decide`, not a reason to loop.
 const MAX_READS_PER_PASS: usize = 32;
 
@@ -82,7 +85,7 @@ pub async fn pass(
     input: &Input<'_>,
     fence: &dyn Fence,
 ) -> Result<Verdict, PassError> {
-    pass_with(api, input, fence, &Lookups::default(), "").await
+    pass_with(api, input, fence, &Lookups::default(), "", None).await
 }
 
 /// [`pass`] with shared lookups: ListDeployGroup and ListScaleOutEcu answers cached under
@@ -93,9 +96,14 @@ pub async fn pass_with(
     fence: &dyn Fence,
     lookups: &Lookups,
     scope: &str,
+    recorded: Option<crate::edas::AppStatus>,
 ) -> Result<Verdict, PassError> {
     let app_id = input.spec.app_id.as_str();
-    let mut obs = Observation::default();
+    let mut obs = Observation {
+        recorded_app: recorded.is_some(),
+        app: recorded,
+        ..Default::default()
+    };
     let src = Sources {
         api,
         lookups,
@@ -140,7 +148,10 @@ async fn fetch(
             let (ecus, fresh) = src.lookups.free_ecus(api, src.scope, app_id, fresh).await?;
             obs.free_ecus = Some(FreeEcus { ecus, fresh });
         }
-        Need::App => obs.app = Some(api.query_application_status(app_id).await?),
+        Need::App => {
+            obs.app = Some(api.query_application_status(app_id).await?);
+            obs.recorded_app = false;
+        }
         Need::RecentOrders => obs.recent = Some(api.list_recent_change_orders(app_id).await?),
         Need::Order(id) => {
             let read = match api.get_change_order_info(&id).await {
@@ -495,7 +506,12 @@ async fn run(
     };
     let key = object_key(obj);
     let written = |f: &KubeFence<'_>| crate::lock(&f.written).clone();
-    match pass_with(&*api, &input, &fence, &ctx.lookups, &scope).await {
+    // A ScaleOut that waited for its budget goes out on the plan of the observation that
+    // made it, when that is recent (decide accepts nothing else from it).
+    let recorded = turn.as_ref().and_then(|_| {
+        super::status::recorded_app(old, &obj.spec.app_id, input.now, RECORDED_APP_MAX_AGE)
+    });
+    match pass_with(&*api, &input, &fence, &ctx.lookups, &scope, recorded).await {
         Ok(v) => {
             ctx.record_verdict(&key, &v);
             let action = ctx.requeue_action(&key, &v.requeue);

@@ -145,6 +145,57 @@ pub fn record_observation(
     st.last_observed_at = Some(rfc3339(now));
 }
 
+/// The observation an earlier pass recorded in status, as QueryApplicationStatus answered it,
+/// if it was made within `max_age` of `now`. States other than RUNNING / SUCCESS come back as
+/// unknown codes: it is used only to justify a ScaleOut, which health does not decide.
+pub fn recorded_app(
+    st: &EdasAppMembershipStatus,
+    app_id: &str,
+    now: i64,
+    max_age: Duration,
+) -> Option<AppStatus> {
+    let at = st.last_observed_at.as_deref().and_then(parse_rfc3339_ms)?;
+    if now - at > i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX) {
+        return None;
+    }
+    let eccs = st
+        .members
+        .iter()
+        .map(|m| crate::edas::EccInstance {
+            ecc_id: m.ecc_id.clone(),
+            ecu_id: m.ecu_id.clone(),
+            group_id: String::new(),
+            instance_id: m.instance_id.clone(),
+            ip: m.ip.clone(),
+            app_state: if m.app_state == crate::edas::AppState::Running.to_string() {
+                crate::edas::AppState::Running
+            } else {
+                crate::edas::AppState::Unknown(-1)
+            },
+            task_state: if m.task_state == crate::edas::TaskState::Success.to_string() {
+                crate::edas::TaskState::Success
+            } else {
+                crate::edas::TaskState::Unknown(-1)
+            },
+        })
+        .collect::<Vec<_>>();
+    let ecus = eccs
+        .iter()
+        .filter(|e| !e.ecu_id.is_empty())
+        .map(|e| crate::edas::EcuHost {
+            ecu_id: e.ecu_id.clone(),
+            instance_id: e.instance_id.clone(),
+            ip: e.ip.clone(),
+        })
+        .collect();
+    Some(AppStatus {
+        app_id: app_id.to_string(),
+        name: String::new(),
+        eccs,
+        ecus,
+    })
+}
+
 /// Server-side apply of the whole status, one field manager, to the status subresource.
 /// With `resource_version`, the write is conditional: the apiserver refuses it (409) when
 /// the object changed since that version was read, which fences a stale reconcile.
