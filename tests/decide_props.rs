@@ -487,7 +487,7 @@ fn run(n_eccs: usize, declared: usize, min: i32, max: i32, force: bool, events: 
         let wait = match verdict.requeue {
             Requeue::After(d) | Requeue::Backoff(d) => d,
             Requeue::Resync => Duration::from_secs(60),
-            Requeue::FirstPoll(_) => Duration::from_secs(3),
+            Requeue::FirstPoll(_) | Requeue::FirstPollScaleOut(_) => Duration::from_secs(3),
         };
         m.now += (wait.as_millis() as i64).clamp(1_000, 120_000);
         status = verdict.status;

@@ -885,7 +885,7 @@ fn run(setup: Setup, events: &[Ev]) {
         let wait = match verdict.requeue {
             Requeue::After(d) | Requeue::Backoff(d) => d,
             Requeue::Resync => Duration::from_secs(60),
-            Requeue::FirstPoll(_) => Duration::from_secs(3),
+            Requeue::FirstPoll(_) | Requeue::FirstPollScaleOut(_) => Duration::from_secs(3),
         };
         m.now += (wait.as_millis() as i64).clamp(1_000, 120_000);
         status = verdict.status;

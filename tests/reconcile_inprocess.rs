@@ -118,7 +118,7 @@ impl World {
                 let wait = match v.requeue {
                     Requeue::After(d) | Requeue::Backoff(d) => d,
                     Requeue::Resync => Duration::from_secs(30),
-                    Requeue::FirstPoll(_) => Duration::from_secs(2),
+                    Requeue::FirstPoll(_) | Requeue::FirstPollScaleOut(_) => Duration::from_secs(2),
                 };
                 self.clock.advance(wait.max(Duration::from_millis(500)));
                 return v;

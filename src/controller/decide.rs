@@ -96,8 +96,10 @@ pub enum Requeue {
     Resync,
     /// The per-object backoff, at least this long; the backoff keeps growing.
     Backoff(Duration),
-    /// The first poll of a new order of this many ECCs (learned from finished orders).
+    /// The first poll of a new ScaleIn order of this many ECCs (learned from finished ones).
     FirstPoll(usize),
+    /// The first poll of a new ScaleOut order of this many ECUs (learned from finished ones).
+    FirstPollScaleOut(usize),
 }
 
 /// A change order to ask for once, its intent already in the verdict's status.
@@ -143,7 +145,7 @@ pub struct Verdict {
     /// succeeded, failed, aborted, adopted or forced.
     pub counters: Vec<(&'static str, &'static str)>,
     /// (seconds, ECCs, polls) of an order of ours that succeeded, to learn the first poll.
-    pub learned: Option<(f64, usize, i64)>,
+    pub learned: Option<(&'static str, f64, usize, i64)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -312,7 +314,10 @@ fn order_started(v: &mut Verdict, send: &Send, id: String, now: i64) {
     v.notes
         .push(Note::normal(reason::CHANGE_ORDER_STARTED, started).about(id.clone()));
     v.outcome = Outcome::ChangeOrderRunning(running);
-    v.requeue = Requeue::FirstPoll(send.targets().len());
+    v.requeue = match send {
+        Send::ScaleIn { ecc_ids, .. } => Requeue::FirstPoll(ecc_ids.len()),
+        Send::ScaleOut { ecu_ids, .. } => Requeue::FirstPollScaleOut(ecu_ids.len()),
+    };
 }
 
 fn forced_accepted(v: &mut Verdict, ecc_ids: &[String], now: i64) {
@@ -445,7 +450,7 @@ struct Work<'a> {
     st: EdasAppMembershipStatus,
     notes: Vec<Note>,
     counters: Vec<(&'static str, &'static str)>,
-    learned: Option<(f64, usize, i64)>,
+    learned: Option<(&'static str, f64, usize, i64)>,
     /// An order of ours that this pass saw end, with what GetChangeOrderInfo said of it.
     ended: Option<ChangeOrderDetail>,
 }
@@ -679,9 +684,12 @@ impl<'a> Work<'a> {
                     .and_then(parse_rfc3339_ms)
                     .map(|c| (now - c).max(0) as f64 / 1000.0)
                     .unwrap_or(0.0);
-                if !out {
-                    self.learned = Some((took, co.ecc_ids.len().max(1), co.polls));
-                }
+                let n = if out {
+                    co.ecu_ids.len()
+                } else {
+                    co.ecc_ids.len()
+                };
+                self.learned = Some((dir, took, n.max(1), co.polls));
                 self.notes.push(
                     Note::normal(
                         reason::CHANGE_ORDER_SUCCEEDED,
@@ -1502,7 +1510,10 @@ impl<'a> Work<'a> {
             members.join(", ")
         );
         let n = batch.len();
-        match self.stop(Outcome::ChangeOrderRunning(msg), Requeue::FirstPoll(n)) {
+        match self.stop(
+            Outcome::ChangeOrderRunning(msg),
+            Requeue::FirstPollScaleOut(n),
+        ) {
             Step::Done(mut v) => {
                 v.send = Some(Send::ScaleOut {
                     ecu_ids: batch,

@@ -680,8 +680,12 @@ impl Context {
         for (direction, result) in &v.counters {
             self.metrics.change_order(direction, result);
         }
-        if let Some((took, n, polls)) = v.learned {
-            self.order_durations.learn(took, n, polls);
+        match v.learned {
+            Some((crate::crd::direction::SCALE_OUT, took, n, polls)) => {
+                self.order_durations.learn_scale_out(took, n, polls)
+            }
+            Some((_, took, n, polls)) => self.order_durations.learn(took, n, polls),
+            None => {}
         }
     }
 
@@ -690,6 +694,7 @@ impl Context {
             Requeue::After(d) => *d,
             Requeue::Resync => self.resync_interval(),
             Requeue::FirstPoll(n) => self.order_durations.first_poll(*n),
+            Requeue::FirstPollScaleOut(n) => self.order_durations.first_poll_scale_out(*n),
             Requeue::Backoff(min) => return Action::requeue(self.next_backoff(key).max(*min)),
         };
         self.reset_backoff(key);

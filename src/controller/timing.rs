@@ -91,14 +91,17 @@ pub fn failure_backoff(base: Duration, n: i32) -> Duration {
 /// How long our change orders take, learned from the ones that finished, so the first poll
 /// of a new order comes when it is likely done: one poll per order instead of several.
 pub struct OrderDurations {
-    /// Seconds per ECC (exponentially weighted); `None` until an order finished.
+    /// Seconds per ECC (exponentially weighted) of ScaleIn orders; `None` until one finished.
     per_ecc: std::sync::Mutex<Option<f64>>,
+    /// The same for ScaleOut orders (installing and starting an instance takes its own time).
+    per_ecu: std::sync::Mutex<Option<f64>>,
 }
 
 impl Default for OrderDurations {
     fn default() -> Self {
         Self {
             per_ecc: std::sync::Mutex::new(None),
+            per_ecu: std::sync::Mutex::new(None),
         }
     }
 }
@@ -112,11 +115,33 @@ impl OrderDurations {
     /// An order of `n` ECCs finished; it was first seen finished `took` seconds after it was
     /// made, at poll number `polls`.
     pub fn learn(&self, took: f64, n: usize, polls: i64) {
+        Self::learn_into(&self.per_ecc, took, n, polls);
+    }
+
+    /// A ScaleOut order of `n` ECUs finished (as [`Self::learn`]).
+    pub fn learn_scale_out(&self, took: f64, n: usize, polls: i64) {
+        Self::learn_into(&self.per_ecu, took, n, polls);
+    }
+
+    /// When to poll a new ScaleOut order of `n` ECUs first: from ScaleOut orders once one
+    /// finished, from ScaleIn orders before.
+    pub fn first_poll_scale_out(&self, n: usize) -> Duration {
+        match *crate::lock(&self.per_ecu) {
+            Some(per) => Self::poll_at(per, n),
+            None => self.first_poll(n),
+        }
+    }
+
+    fn poll_at(per: f64, n: usize) -> Duration {
+        Duration::from_secs_f64(per * n.max(1) as f64).clamp(POLL_FIRST, Duration::from_secs(120))
+    }
+
+    fn learn_into(into: &std::sync::Mutex<Option<f64>>, took: f64, n: usize, polls: i64) {
         if !(took.is_finite() && took > 0.0) {
             return;
         }
         let sample = if polls <= 1 { took * Self::SHADE } else { took } / n.max(1) as f64;
-        let mut est = crate::lock(&self.per_ecc);
+        let mut est = crate::lock(into);
         *est = Some(match *est {
             Some(e) => e + Self::WEIGHT * (sample - e),
             None => sample,
@@ -127,8 +152,7 @@ impl OrderDurations {
     pub fn first_poll(&self, n: usize) -> Duration {
         let est = *crate::lock(&self.per_ecc);
         match est {
-            Some(per) => Duration::from_secs_f64(per * n.max(1) as f64)
-                .clamp(POLL_FIRST, Duration::from_secs(120)),
+            Some(per) => Self::poll_at(per, n),
             None => POLL_FIRST_UNLEARNED,
         }
     }
@@ -137,6 +161,22 @@ impl OrderDurations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scale_out_orders_learn_their_own_first_poll() {
+        let d = OrderDurations::default();
+        for _ in 0..20 {
+            d.learn(5.0, 1, 2);
+        }
+        // Until a ScaleOut finished, its first poll is the ScaleIn estimate.
+        assert_eq!(d.first_poll_scale_out(1), d.first_poll(1));
+        for _ in 0..20 {
+            d.learn_scale_out(9.0, 1, 2);
+        }
+        let p = d.first_poll_scale_out(1).as_secs_f64();
+        assert!((8.8..=9.2).contains(&p), "{p}");
+        assert!((4.9..=5.1).contains(&d.first_poll(1).as_secs_f64()));
+    }
 
     #[test]
     fn first_poll_follows_how_long_orders_took() {
