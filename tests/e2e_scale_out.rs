@@ -295,6 +295,23 @@ fn now_ms() -> i64 {
 }
 
 /// Wait until the process ends on its own (a fault point aborted it).
+/// One edit of resource "web": keep ecc-1, retire ecc-2 and ecc-3, declare the app's first
+/// free host by instance id and its second by IP. The two free ECUs.
+fn replace_two_hosts(cp: &ControlPlane, ns: &str, app: &str) -> (String, String) {
+    cp.apply_yaml_ok(&membership(
+        ns,
+        "web",
+        app,
+        &[
+            ecc(&ecc_id(app, 1)),
+            json!({"instanceId": free_instance(app, 1)}),
+            json!({"ip": free_ip(0, 2)}),
+        ],
+        json!({}),
+    ));
+    (free_ecu(app, 1), free_ecu(app, 2))
+}
+
 async fn wait_exit(op: &mut Operator, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -475,18 +492,7 @@ async fn e2e_two_hosts_replaced_in_one_edit_add_before_remove() {
     );
     // One edit: two hosts retired (ecc-2, ecc-3), two free ECUs declared, by instance id and
     // by IP.
-    let (f1, f2) = (free_ecu(&app, 1), free_ecu(&app, 2));
-    cp.apply_yaml_ok(&membership(
-        &ns,
-        "web",
-        &app,
-        &[
-            ecc(&ecc_id(&app, 1)),
-            json!({"instanceId": free_instance(&app, 1)}),
-            json!({"ip": free_ip(0, 2)}),
-        ],
-        json!({}),
-    ));
+    let (f1, f2) = replace_two_hosts(&cp, &ns, &app);
     let expected: BTreeSet<String> = [format!("ecu-{app}-1"), f1.clone(), f2.clone()].into();
     let obj = eventually(
         Duration::from_secs(180),
@@ -819,18 +825,7 @@ async fn e2e_replacement_survives_kill_9_without_duplicates() {
             "after-scale-out=1.0,after-scale-in=1.0",
         )],
     );
-    let (f1, f2) = (free_ecu(&app, 1), free_ecu(&app, 2));
-    cp.apply_yaml_ok(&membership(
-        &ns,
-        "web",
-        &app,
-        &[
-            ecc(&ecc_id(&app, 1)),
-            json!({"instanceId": free_instance(&app, 1)}),
-            json!({"ip": free_ip(0, 2)}),
-        ],
-        json!({}),
-    ));
+    let (f1, f2) = replace_two_hosts(&cp, &ns, &app);
     // 1. The process dies right after the ScaleOut call.
     assert!(
         wait_exit(&mut op, T).await,
