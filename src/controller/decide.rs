@@ -656,12 +656,8 @@ impl<'a> Work<'a> {
     /// An order of ours ended: success, abort by a person, or failure (3, 7, 10, unknown).
     fn order_ended(&mut self, co: &ChangeOrderStatus, status: CoStatus) {
         let now = self.now();
-        let out = co.direction == direction::SCALE_OUT;
-        let dir = if out {
-            direction::SCALE_OUT
-        } else {
-            direction::SCALE_IN
-        };
+        let dir = direction_of(co);
+        let out = dir == direction::SCALE_OUT;
         let (eccs, done) = if out {
             (co.ecu_ids.join(","), "added ECU(s)")
         } else {
@@ -755,12 +751,7 @@ impl<'a> Work<'a> {
         if co.ours {
             self.hold(&co.ecc_ids, &co.id, true);
             self.hold_added(&co.ecu_ids, &co.id);
-            let dir = if co.direction == direction::SCALE_OUT {
-                direction::SCALE_OUT
-            } else {
-                direction::SCALE_IN
-            };
-            self.count_failure(dir);
+            self.count_failure(direction_of(&co));
             self.notes.push(
                 Note::warning(
                     reason::CHANGE_ORDER_FAILED,
@@ -1563,6 +1554,15 @@ pub fn deploy_group(
                     names()
                 )
             }),
+    }
+}
+
+/// The metric's direction of an order of ours (recorded ones without one are ScaleIns).
+fn direction_of(co: &ChangeOrderStatus) -> &'static str {
+    if co.direction == direction::SCALE_OUT {
+        direction::SCALE_OUT
+    } else {
+        direction::SCALE_IN
     }
 }
 

@@ -409,13 +409,7 @@ fn scale_out_turn<'c>(
 ) -> Result<Option<super::ScaleOutPass<'c>>, Duration> {
     let waiting = conditions::get(&old.conditions, condition::SYNCED)
         .is_some_and(|c| c.reason == reason::WAITING_FOR_BUDGET);
-    let quiet = old.pending_scale_in.is_none()
-        && old.pending_scale_out.is_none()
-        && old
-            .change_order
-            .as_ref()
-            .is_none_or(|c| !crate::edas::CoStatus::from_code(c.status_code).is_unfinished());
-    if !(waiting && quiet && old.observed_generation == generation) {
+    if !(waiting && nothing_in_flight(old) && old.observed_generation == generation) {
         return Ok(None);
     }
     let op = crate::edas::Operation::ScaleOutApplication;
@@ -426,6 +420,16 @@ fn scale_out_turn<'c>(
         None if room == 0 => Err(api.budget_wait(op, 0).max(super::BUDGET_WAIT_IN_LINE)),
         None => Err(Duration::from_secs(2)),
     }
+}
+
+/// No intent recorded and no order unfinished on the app as status last saw it.
+fn nothing_in_flight(old: &EdasAppMembershipStatus) -> bool {
+    old.pending_scale_in.is_none()
+        && old.pending_scale_out.is_none()
+        && old
+            .change_order
+            .as_ref()
+            .is_none_or(|c| !crate::edas::CoStatus::from_code(c.status_code).is_unfinished())
 }
 
 /// Whether the resource waits for the read that shows ECCs it added healthy: a ScaleOut of
@@ -450,12 +454,7 @@ fn planning_turn(
     api: &dyn EdasApi,
 ) -> Option<Duration> {
     let op = crate::edas::Operation::QueryApplicationStatus;
-    let quiet = old.pending_scale_in.is_none()
-        && !awaits_healthy_read(old)
-        && old
-            .change_order
-            .as_ref()
-            .is_none_or(|c| !crate::edas::CoStatus::from_code(c.status_code).is_unfinished());
+    let quiet = nothing_in_flight(old) && old.additions.is_empty();
     let keep = ctx.awaiting_healthy_reads();
     if !quiet || keep == 0 {
         return None;
