@@ -60,10 +60,13 @@ pub async fn plan_command(args: PlanArgs) -> anyhow::Result<()> {
         };
         println!("  missing {m} (declared, not running the app; {why})");
     }
+    for why in &plan.ambiguous {
+        println!("  ambiguous: {why}");
+    }
     for why in &plan.unaddable {
         println!("  cannot add: {why}");
     }
-    if !plan.unaddable.is_empty() {
+    if !plan.unaddable.is_empty() || !plan.ambiguous.is_empty() {
         println!("plan: nothing is added or removed until the spec changes");
         return Ok(());
     }

@@ -551,6 +551,8 @@ pub mod reason {
     pub const FORCED_SCALE_IN: &str = "ForcedScaleIn";
     /// A declared host resolves to no free ECU of the app's cluster, or to more than one.
     pub const MEMBER_NOT_ADDABLE: &str = "MemberNotAddable";
+    /// A member (by ip or instanceId) matches more than one ECC of the app.
+    pub const MEMBER_AMBIGUOUS: &str = "MemberAmbiguous";
     /// Added ECCs are not healthy yet: no removal is sent.
     pub const WAITING_FOR_NEW_MEMBERS: &str = "WaitingForNewMembers";
     /// An added ECC did not become healthy within changeOrderTimeout: removals stopped.

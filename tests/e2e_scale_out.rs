@@ -924,20 +924,33 @@ async fn e2e_bad_additions_change_nothing() {
     let owner = format!("own-{ns}");
     let ghost = format!("gst-{ns}");
     let nogroup = format!("ngp-{ns}");
+    let amb = format!("amb-{ns}");
     let apps = [
         (dup.as_str(), 2, 2),
         (taken.as_str(), 2, 0),
         (owner.as_str(), 1, 0),
         (ghost.as_str(), 2, 1),
         (nogroup.as_str(), 2, 1),
+        (amb.as_str(), 3, 0),
     ];
     let mut state = state_with_free(&apps, 0.2);
-    // dup: its two free ECUs share one IP.
+    // dup: its two free ECUs share one IP (by id: the namespace may contain "-f" too).
     let shared_ip = "10.1.1.9";
+    let dup_free = [free_ecu(&dup, 1), free_ecu(&dup, 2)];
     for u in state["apps"][0]["ecus"].as_array_mut().unwrap() {
-        if u["ecuId"].as_str().unwrap().contains("-f") {
+        if dup_free.iter().any(|f| u["ecuId"] == f.as_str()) {
             u["ip"] = json!(shared_ip);
         }
+    }
+    // amb: two of its three running hosts share one IP (two networks), so "ip" names both.
+    let amb_ip = "10.6.0.9";
+    for u in state["apps"][5]["ecus"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .skip(1)
+    {
+        u["ip"] = json!(amb_ip);
     }
     // taken: its cluster also holds the owner app's host, which runs the owner's ECC.
     let owner_host = state["apps"][2]["ecus"][0].clone();
@@ -953,8 +966,8 @@ async fn e2e_bad_additions_change_nothing() {
     let sim = Sim::start(&state, &ns);
     let _op = Operator::start(&cp, &sim, &[&ns], &ns, &[]);
     let ghost_instance = "i-nowhere-0000";
-    // Each declares one existing ECC and one bad addition, and leaves out ecc-2: the removal
-    // must not go out either.
+    // Each declares one existing ECC and one bad member, and leaves out ecc-2 (amb: its bad
+    // member matches ecc-2 and ecc-3): the removal must not go out either.
     let specs = [
         ("dup", &dup, json!({"ip": shared_ip}), json!({})),
         (
@@ -975,6 +988,7 @@ async fn e2e_bad_additions_change_nothing() {
             json!({"instanceId": free_instance(&nogroup, 1)}),
             json!({"scaleOut": {"deployGroup": "nosuch-group"}}),
         ),
+        ("amb", &amb, json!({"ip": amb_ip}), json!({})),
     ];
     for (name, app, bad, extra) in &specs {
         cp.apply_yaml_ok(&membership(
@@ -1004,6 +1018,15 @@ async fn e2e_bad_additions_change_nothing() {
                 "nosuch-group".to_string(),
                 "_DEFAULT_GROUP".to_string(),
                 "canary".to_string(),
+            ],
+        ),
+        (
+            "amb",
+            "MemberAmbiguous",
+            vec![
+                format!("ip={amb_ip} matches 2 ECCs"),
+                ecc_id(&amb, 2),
+                ecc_id(&amb, 3),
             ],
         ),
     ];

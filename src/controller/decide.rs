@@ -1070,6 +1070,18 @@ impl<'a> Work<'a> {
                 Requeue::After(timing::INCOMPLETE_RETRY),
             ));
         }
+        if !plan.ambiguous.is_empty() {
+            return Some(self.stop(
+                Outcome::Stalled {
+                    reason: reason::MEMBER_AMBIGUOUS,
+                    message: format!(
+                        "{}; nothing is added or removed until the spec changes",
+                        plan.ambiguous.join("; ")
+                    ),
+                },
+                Requeue::Resync,
+            ));
+        }
         if !plan.unaddable.is_empty() {
             return Some(self.stop(
                 Outcome::Stalled {

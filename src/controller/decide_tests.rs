@@ -988,6 +988,45 @@ fn hosts_that_cannot_be_added_stop_everything_and_are_named() {
 }
 
 #[test]
+fn an_ip_that_matches_two_running_eccs_stops_everything_and_names_them() {
+    // a, b and c all run on hosts with IP 10.0.0.1 (two networks may share an IP). Declaring
+    // a by eccId and "ip=10.0.0.1" would let a guess pick which of b and c to remove.
+    let mut c = Case::new(&["a"], 1);
+    c.spec.members.push(Member {
+        ip: Some("10.0.0.1".into()),
+        ..Default::default()
+    });
+    let mut w = World::new(&["a", "b", "c", "dd"]);
+    w.free = vec![free("n")];
+    let (v, asked) = c.run(&w);
+    assert_eq!(v.send, None, "neither b, c nor dd is removed");
+    assert_eq!(reason_of(&v.outcome), reason::MEMBER_AMBIGUOUS);
+    assert!(
+        matches!(&v.outcome, Outcome::Stalled { message, .. }
+            if message.contains("ip=10.0.0.1 matches 3 ECCs of the app (a on ECU ecu-a, b on ECU ecu-b, c on ECU ecu-c)")),
+        "{:?}",
+        v.outcome
+    );
+    assert!(v.status.pending_scale_in.is_none() && v.status.pending_scale_out.is_none());
+    assert!(!asked.contains(&Need::RecentOrders));
+    // Named by instanceId, the same host is exact: dd (IP 10.0.0.2) is the one extra.
+    let mut c = Case::new(&["a"], 1);
+    c.spec.members.push(Member {
+        instance_id: Some("i-b".into()),
+        ..Default::default()
+    });
+    c.spec.members.push(Member {
+        instance_id: Some("i-c".into()),
+        ..Default::default()
+    });
+    let (v, _) = c.run(&w);
+    assert_eq!(
+        v.send.map(|s| s.targets().to_vec()),
+        Some(vec!["dd".to_string()])
+    );
+}
+
+#[test]
 fn a_deploy_group_that_does_not_exist_is_an_invalid_spec_naming_the_groups() {
     let (mut c, w) = replacement();
     c.spec.scale_out.deploy_group = Some("blue".into());

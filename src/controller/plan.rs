@@ -31,6 +31,9 @@ pub struct Plan {
     pub add_batch: Vec<String>,
     /// Declared hosts that cannot be added, each with why (bad input): nothing is sent.
     pub unaddable: Vec<String>,
+    /// Members that match more than one ECC of the app, each with the ECCs (bad input): every
+    /// ECC they match counts as declared, and nothing is sent.
+    pub ambiguous: Vec<String>,
     /// The free-ECU list this plan needs and was not given (or may be stale for a member it
     /// does not list).
     pub needs_ecus: Option<EcuNeed>,
@@ -59,6 +62,7 @@ impl Plan {
             && self.incomplete.is_none()
             && self.to_add.is_empty()
             && self.unaddable.is_empty()
+            && self.ambiguous.is_empty()
     }
 }
 
@@ -89,28 +93,35 @@ pub fn resolve_free<'a>(member: &Member, free: &'a [EcuHost]) -> Result<&'a EcuH
     }
 }
 
-/// Which ECC a member names, if the app has it.
-pub fn resolve<'a>(member: &Member, app: &'a AppStatus) -> Option<&'a EccInstance> {
-    if let Some(id) = member.ecc_id.as_deref() {
-        return app.eccs.iter().find(|e| e.ecc_id == id);
-    }
-    if let Some(id) = member.ecu_id.as_deref() {
-        return app.eccs.iter().find(|e| e.ecu_id == id);
-    }
-    if let Some(inst) = member.instance_id.as_deref() {
-        let ecu = app.ecus.iter().find(|h| h.instance_id == inst);
-        return app.eccs.iter().find(|e| {
-            e.instance_id == inst
-                || ecu.is_some_and(|h| !h.ecu_id.is_empty() && h.ecu_id == e.ecu_id)
-        });
-    }
-    if let Some(ip) = member.ip.as_deref() {
-        let ecu = app.ecus.iter().find(|h| h.ip == ip);
-        return app.eccs.iter().find(|e| {
-            e.ip == ip || ecu.is_some_and(|h| !h.ecu_id.is_empty() && h.ecu_id == e.ecu_id)
-        });
-    }
-    None
+/// Every ECC of the app a member names (distinct ids, in the app's order). More than one is
+/// ambiguous: two hosts of different networks may share an IP.
+pub fn resolve<'a>(member: &Member, app: &'a AppStatus) -> Vec<&'a EccInstance> {
+    let on_host = |pick: &dyn Fn(&EcuHost) -> bool, own: &dyn Fn(&EccInstance) -> bool| {
+        let ecus: Vec<&str> = app
+            .ecus
+            .iter()
+            .filter(|h| pick(h) && !h.ecu_id.is_empty())
+            .map(|h| h.ecu_id.as_str())
+            .collect();
+        app.eccs
+            .iter()
+            .filter(|e| own(e) || ecus.contains(&e.ecu_id.as_str()))
+            .collect::<Vec<_>>()
+    };
+    let mut hits: Vec<&EccInstance> = if let Some(id) = member.ecc_id.as_deref() {
+        app.eccs.iter().filter(|e| e.ecc_id == id).collect()
+    } else if let Some(id) = member.ecu_id.as_deref() {
+        app.eccs.iter().filter(|e| e.ecu_id == id).collect()
+    } else if let Some(inst) = member.instance_id.as_deref() {
+        on_host(&|h| h.instance_id == inst, &|e| e.instance_id == inst)
+    } else if let Some(ip) = member.ip.as_deref() {
+        on_host(&|h| h.ip == ip, &|e| e.ip == ip)
+    } else {
+        Vec::new()
+    };
+    let mut seen = BTreeSet::new();
+    hits.retain(|e| seen.insert(e.ecc_id.as_str()));
+    hits
 }
 
 /// One row per ECC id, in first-seen order. An ECC listed twice is healthy only if every
@@ -142,12 +153,25 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus, free: Option<&Free
     let app = &dedupe(app);
     let mut declared = BTreeSet::new();
     let mut absent: Vec<&Member> = Vec::new();
+    let mut ambiguous = Vec::new();
     for m in &spec.members {
-        match resolve(m, app) {
-            Some(e) => {
+        match resolve(m, app).as_slice() {
+            [] => absent.push(m),
+            [e] => {
                 declared.insert(e.ecc_id.clone());
             }
-            None => absent.push(m),
+            many => {
+                // Which one is meant is a guess: keep them all, and stop.
+                declared.extend(many.iter().map(|e| e.ecc_id.clone()));
+                ambiguous.push(format!(
+                    "{m} matches {} ECCs of the app ({}): name the host by instanceId, ecuId or eccId",
+                    many.len(),
+                    many.iter()
+                        .map(|e| format!("{} on ECU {}", e.ecc_id, e.ecu_id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
     }
     let by_host = spec.members.iter().any(|m| m.ecc_id.is_none());
@@ -187,6 +211,7 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus, free: Option<&Free
     let min = spec.scale_in.min_remaining.max(0) as usize;
     let (next_batch, blocked) = if batch.is_empty()
         || incomplete.is_some()
+        || !ambiguous.is_empty()
         || !additions.to_add.is_empty()
         || !additions.unaddable.is_empty()
         || additions.needs.is_some()
@@ -206,12 +231,16 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus, free: Option<&Free
         (batch, None)
     };
     let max_add = spec.scale_out.max_per_change_order.max(1) as usize;
-    let add_batch = additions
-        .to_add
-        .iter()
-        .take(max_add)
-        .map(|a| a.ecu_id.clone())
-        .collect();
+    let add_batch = if ambiguous.is_empty() {
+        additions
+            .to_add
+            .iter()
+            .take(max_add)
+            .map(|a| a.ecu_id.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     Plan {
         to_remove,
         missing: additions.missing,
@@ -223,6 +252,7 @@ pub fn compute(spec: &EdasAppMembershipSpec, app: &AppStatus, free: Option<&Free
         to_add: additions.to_add,
         add_batch,
         unaddable: additions.unaddable,
+        ambiguous,
         needs_ecus: additions.needs,
     }
 }
@@ -371,6 +401,36 @@ mod tests {
         );
         assert_eq!(p.to_remove, vec!["e3"]);
         assert_eq!(p.declared.len(), 2);
+    }
+
+    #[test]
+    fn a_host_name_matching_two_eccs_is_ambiguous_and_removes_nothing() {
+        let mut e2 = ecc("e2", true);
+        let mut e3 = ecc("e3", true);
+        e3.ip = e2.ip.clone();
+        let mut a = app(vec![ecc("e1", true), e2.clone(), e3, ecc("e4", false)]);
+        // The ECU list alone may carry the shared IP (the ECC row without it).
+        e2.ip = String::new();
+        a.eccs[1] = e2;
+        let m = vec![
+            by_ecc("e1"),
+            Member {
+                ip: Some("10.0.0.2".into()),
+                ..Default::default()
+            },
+        ];
+        let p = compute0(&spec(m), &a);
+        assert_eq!(p.ambiguous.len(), 1, "{p:?}");
+        assert!(
+            p.ambiguous[0].contains(
+                "ip=10.0.0.2 matches 2 ECCs of the app (e2 on ECU ecu-e2, e3 on ECU ecu-e3)"
+            ),
+            "{}",
+            p.ambiguous[0]
+        );
+        assert!(p.next_batch.is_empty() && p.add_batch.is_empty());
+        assert_eq!(p.to_remove, vec!["e4"], "neither match is counted extra");
+        assert!(!p.is_converged());
     }
 
     #[test]

@@ -140,6 +140,7 @@ pub fn record_observation(
             .blocked
             .clone()
             .or(plan.incomplete.clone())
+            .or((!plan.ambiguous.is_empty()).then(|| plan.ambiguous.join("; ")))
             .or((!plan.unaddable.is_empty()).then(|| plan.unaddable.join("; "))),
     });
     st.last_observed_at = Some(rfc3339(now));
