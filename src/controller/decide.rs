@@ -1070,25 +1070,18 @@ impl<'a> Work<'a> {
                 Requeue::After(timing::INCOMPLETE_RETRY),
             ));
         }
-        if !plan.ambiguous.is_empty() {
+        // Bad members: a guess could remove or add the wrong host.
+        let bad = [
+            (reason::MEMBER_AMBIGUOUS, &plan.ambiguous),
+            (reason::MEMBER_NOT_ADDABLE, &plan.unaddable),
+        ];
+        if let Some((reason, whys)) = bad.into_iter().find(|(_, w)| !w.is_empty()) {
             return Some(self.stop(
                 Outcome::Stalled {
-                    reason: reason::MEMBER_AMBIGUOUS,
+                    reason,
                     message: format!(
                         "{}; nothing is added or removed until the spec changes",
-                        plan.ambiguous.join("; ")
-                    ),
-                },
-                Requeue::Resync,
-            ));
-        }
-        if !plan.unaddable.is_empty() {
-            return Some(self.stop(
-                Outcome::Stalled {
-                    reason: reason::MEMBER_NOT_ADDABLE,
-                    message: format!(
-                        "{}; nothing is added or removed until the spec changes",
-                        plan.unaddable.join("; ")
+                        whys.join("; ")
                     ),
                 },
                 Requeue::Resync,
