@@ -1190,6 +1190,10 @@ impl<'a> Work<'a> {
         let mut unhealthy: Vec<String> = Vec::new();
         let hold_off = ms(self.input.policy.read_lag_holdoff);
         let mut kept = Vec::new();
+        // The youngest addition whose ECC is listed but not healthy yet (it is starting);
+        // one not listed yet is read lag, re-read every quiet poll.
+        let mut starting = i64::MAX;
+        let mut unlisted = false;
         for mut r in std::mem::take(&mut self.st.additions) {
             let age = now - parse_rfc3339_ms(&r.at).unwrap_or(0);
             let order = r.change_order_id.clone();
@@ -1200,6 +1204,7 @@ impl<'a> Work<'a> {
                 .retain(|u| match app.eccs.iter().find(|e| &e.ecu_id == u) {
                     None if age < hold_off => {
                         waiting.push(format!("ECU {u} (not listed yet)"));
+                        unlisted = true;
                         true
                     }
                     None => false,
@@ -1216,6 +1221,7 @@ impl<'a> Work<'a> {
                             ));
                         } else {
                             waiting.push(state);
+                            starting = starting.min(age);
                         }
                         true
                     }
@@ -1270,7 +1276,12 @@ impl<'a> Work<'a> {
                 message,
             },
         };
-        Some(self.stop(outcome, Requeue::After(timing::QUIET_POLL)))
+        let poll = if unlisted {
+            timing::QUIET_POLL
+        } else {
+            timing::new_member_poll(Duration::from_millis(starting.max(0) as u64))
+        };
+        Some(self.stop(outcome, Requeue::After(poll)))
     }
 
     /// A person aborted our order: stalled until the spec changes or the retry annotation

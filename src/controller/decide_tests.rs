@@ -867,6 +867,37 @@ fn no_removal_until_the_added_ecc_is_observed_healthy() {
 }
 
 #[test]
+fn a_starting_new_ecc_is_read_less_often_as_it_ages_and_an_unlisted_one_every_quiet_poll() {
+    let (mut c, mut w) = replacement();
+    let added = |age_ms: i64| {
+        vec![crate::crd::AdditionRecord {
+            ecu_ids: vec!["ecu-n".into()],
+            change_order_id: "co1".into(),
+            at: rfc3339(T0 - age_ms),
+        }]
+    };
+    w.app = unhealthy(app(&["a", "b", "n"]), "n");
+    for (age_ms, poll_s) in [(10_000, 5), (60_000, 15), (300_000, 30)] {
+        c.status.additions = added(age_ms);
+        let (v, _) = c.run(&w);
+        assert_eq!(v.send, None);
+        assert_eq!(reason_of(&v.outcome), reason::WAITING_FOR_NEW_MEMBERS);
+        assert_eq!(
+            v.requeue,
+            Requeue::After(Duration::from_secs(poll_s)),
+            "{age_ms} ms"
+        );
+    }
+    // Not listed yet (read lag, within the 30 s hold-off): every quiet poll, where a listed
+    // one this old would be read after 7 s.
+    c.status.additions = added(28_000);
+    w.app = app(&["a", "b"]);
+    let (v, _) = c.run(&w);
+    assert_eq!(reason_of(&v.outcome), reason::WAITING_FOR_NEW_MEMBERS);
+    assert_eq!(v.requeue, Requeue::After(timing::QUIET_POLL));
+}
+
+#[test]
 fn an_added_ecc_never_healthy_stops_the_removal_with_a_reason() {
     let (mut c, mut w) = replacement();
     c.status.additions = vec![crate::crd::AdditionRecord {

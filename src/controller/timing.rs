@@ -12,6 +12,7 @@
 //! | a forced ScaleIn, its ECCs still listed | up to the forced hold-off, then Stalled |
 //! | our orders failed n times in a row | failure backoff: base, 2x, 4x ... up to 20x base |
 //! | EDAS call failed | per-object backoff with jitter, at least the server's retry hint |
+//! | ECCs an order of ours added are listed, not healthy yet | a quarter of the youngest one's age, 5 s to 30 s (5 s while one is not listed yet) |
 //! | converged | fleet-scaled resync with jitter (`Context::resync_interval`) |
 
 use std::time::Duration;
@@ -79,6 +80,14 @@ impl Policy {
 pub fn poll_interval(polls: i64) -> Duration {
     let f = 1.5f64.powi(polls.clamp(0, 20) as i32);
     POLL_FIRST.mul_f64(f).min(POLL_CAP)
+}
+
+/// Between the observations that wait for an added ECC, listed but not healthy yet, to run
+/// healthy, when the youngest such addition is `age` old: every 5 s for the first 20 s (a simulator, or a fast host, is
+/// healthy at once), then a quarter of the age up to 30 s. A real host takes minutes to start
+/// the app: for 3 min this spends 15 QueryApplicationStatus reads where a 5 s poll spends 36.
+pub fn new_member_poll(age: Duration) -> Duration {
+    (age / 4).clamp(QUIET_POLL, POLL_CAP)
 }
 
 /// Wait after `n` consecutive failed orders of ours before trying again: base, 2x, 4x, ...
@@ -161,6 +170,22 @@ impl OrderDurations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_members_are_polled_less_often_as_they_age() {
+        let at = |s: u64| new_member_poll(Duration::from_secs(s)).as_secs();
+        assert_eq!(
+            (at(0), at(20), at(40), at(120), at(600)),
+            (5, 5, 10, 30, 30)
+        );
+        // A host that starts the app in 3 min is read 15 times, not 36.
+        let (mut t, mut reads) = (0u64, 0);
+        while t < 180 {
+            t += at(t);
+            reads += 1;
+        }
+        assert_eq!(reads, 15);
+    }
 
     #[test]
     fn scale_out_orders_learn_their_own_first_poll() {
