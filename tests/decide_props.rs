@@ -18,8 +18,7 @@ use edas_operator::controller::decide::{
 use edas_operator::controller::timing::Policy;
 use edas_operator::crd::{EdasAppMembershipSpec, EdasAppMembershipStatus, Member};
 use edas_operator::edas::{
-    AppState, AppStatus, ChangeOrderDetail, ChangeOrderSummary, CoStatus, EccInstance, EcuHost,
-    TaskState,
+    AppState, AppStatus, ChangeOrderDetail, ChangeOrderSummary, CoStatus, EccInstance, TaskState,
 };
 use proptest::prelude::*;
 use std::time::Duration;
@@ -243,25 +242,17 @@ impl Model {
         if self.dup && !eccs.is_empty() {
             eccs.push(ecc(&v.eccs[0], false));
         }
-        let ecus = if self.partial {
-            for e in &mut eccs {
-                e.instance_id.clear();
-            }
-            Vec::new()
-        } else {
-            eccs.iter()
-                .map(|e| EcuHost {
-                    ecu_id: e.ecu_id.clone(),
-                    instance_id: e.instance_id.clone(),
-                    ip: e.ip.clone(),
-                })
-                .collect()
-        };
+        if !self.partial {
+            return AppStatus::from_eccs("app", "app", eccs);
+        }
+        for e in &mut eccs {
+            e.instance_id.clear();
+        }
         AppStatus {
             app_id: "app".into(),
             name: "app".into(),
             eccs,
-            ecus,
+            ecus: Vec::new(),
         }
     }
 

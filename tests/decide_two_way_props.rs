@@ -520,21 +520,7 @@ impl Model {
     }
 
     fn app(v: &View) -> AppStatus {
-        let eccs: Vec<EccInstance> = v.eccs.iter().map(|e| e.row(v.at)).collect();
-        let ecus = eccs
-            .iter()
-            .map(|e| EcuHost {
-                ecu_id: e.ecu_id.clone(),
-                instance_id: e.instance_id.clone(),
-                ip: e.ip.clone(),
-            })
-            .collect();
-        AppStatus {
-            app_id: "app".into(),
-            name: "app".into(),
-            eccs,
-            ecus,
-        }
+        AppStatus::from_eccs("app", "app", v.eccs.iter().map(|e| e.row(v.at)).collect())
     }
 
     /// ListScaleOutEcu: the cluster's ECUs that run no ECC.

@@ -1257,20 +1257,14 @@ impl<'a> Work<'a> {
             waiting.join("; ")
         );
         // An order that did not succeed says so while what it may have installed is awaited.
-        let failed = self.st.additions.iter().find_map(|r| {
-            self.st.history.iter().find(|h| {
-                !r.change_order_id.is_empty()
-                    && h.id == r.change_order_id
-                    && h.status_code != CoStatus::Succeeded.code()
-            })
-        });
+        let failed = self
+            .st
+            .additions
+            .iter()
+            .filter(|r| !r.change_order_id.is_empty())
+            .find_map(|r| self.failed_order(&r.change_order_id));
         let outcome = match failed {
-            Some(h) => Outcome::ChangeOrderFailed(format!(
-                "{} ended {}: {}; {message}",
-                order_name(h),
-                h.status,
-                h.message.clone().unwrap_or_default()
-            )),
+            Some(h) => Outcome::ChangeOrderFailed(failed_message(h, &message)),
             None => Outcome::Waiting {
                 reason: reason::WAITING_FOR_NEW_MEMBERS,
                 message,
@@ -1282,6 +1276,14 @@ impl<'a> Work<'a> {
             timing::new_member_poll(Duration::from_millis(starting.max(0) as u64))
         };
         Some(self.stop(outcome, Requeue::After(poll)))
+    }
+
+    /// Our order `id` in the history, if it ended without success.
+    fn failed_order(&self, id: &str) -> Option<&ChangeOrderStatus> {
+        self.st
+            .history
+            .iter()
+            .find(|h| h.id == id && h.status_code != CoStatus::Succeeded.code())
     }
 
     /// A person aborted our order: stalled until the spec changes or the retry annotation
@@ -1377,17 +1379,8 @@ impl<'a> Work<'a> {
                 "waiting up to {}s more for EDAS's reads to catch up before {listed} can be sent again",
                 left / 1000
             );
-            let failed =
-                self.st.history.iter().find(|h| {
-                    h.id == r.change_order_id && h.status_code != CoStatus::Succeeded.code()
-                });
-            let outcome = match failed {
-                Some(h) => Outcome::ChangeOrderFailed(format!(
-                    "{} ended {}: {}; {wait}",
-                    order_name(h),
-                    h.status,
-                    h.message.clone().unwrap_or_default()
-                )),
+            let outcome = match self.failed_order(&r.change_order_id) {
+                Some(h) => Outcome::ChangeOrderFailed(failed_message(h, &wait)),
                 None => Outcome::Waiting {
                     reason: reason::WAITING_FOR_READS,
                     message: format!(
@@ -1444,15 +1437,13 @@ impl<'a> Work<'a> {
             return None;
         }
         let last = self.st.history.first().cloned().unwrap_or_default();
+        let retry = format!(
+            "retrying in {}s ({} failure(s) in a row)",
+            (retry_at - now) / 1000,
+            n
+        );
         Some(self.stop(
-            Outcome::ChangeOrderFailed(format!(
-                "{} ended {}: {}; retrying in {}s ({} failure(s) in a row)",
-                order_name(&last),
-                last.status,
-                last.message.unwrap_or_default(),
-                (retry_at - now) / 1000,
-                n
-            )),
+            Outcome::ChangeOrderFailed(failed_message(&last, &retry)),
             Requeue::After(Duration::from_millis((retry_at - now) as u64)),
         ))
     }
@@ -1589,6 +1580,16 @@ fn order_name(h: &ChangeOrderStatus) -> String {
     } else {
         format!("{} change order {}", h.direction, h.id)
     }
+}
+
+/// "<order> ended <status>: <EDAS's message>; <then>".
+fn failed_message(h: &ChangeOrderStatus, then: &str) -> String {
+    format!(
+        "{} ended {}: {}; {then}",
+        order_name(h),
+        h.status,
+        h.message.as_deref().unwrap_or_default()
+    )
 }
 
 fn aborted_message(id: &str, eccs: &str) -> String {

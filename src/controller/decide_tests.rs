@@ -44,21 +44,7 @@ fn ecc(id: &str) -> EccInstance {
 }
 
 fn app(ids: &[&str]) -> AppStatus {
-    let eccs: Vec<EccInstance> = ids.iter().map(|i| ecc(i)).collect();
-    let ecus = eccs
-        .iter()
-        .map(|e| EcuHost {
-            ecu_id: e.ecu_id.clone(),
-            instance_id: e.instance_id.clone(),
-            ip: e.ip.clone(),
-        })
-        .collect();
-    AppStatus {
-        app_id: "app".into(),
-        name: "app".into(),
-        eccs,
-        ecus,
-    }
+    AppStatus::from_eccs("app", "app", ids.iter().map(|i| ecc(i)).collect())
 }
 
 fn detail(id: &str, code: i64, targets: &[&str]) -> ChangeOrderDetail {

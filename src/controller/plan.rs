@@ -337,20 +337,7 @@ mod tests {
     }
 
     fn app(eccs: Vec<EccInstance>) -> AppStatus {
-        let ecus = eccs
-            .iter()
-            .map(|e| EcuHost {
-                ecu_id: e.ecu_id.clone(),
-                instance_id: e.instance_id.clone(),
-                ip: e.ip.clone(),
-            })
-            .collect();
-        AppStatus {
-            app_id: "app".into(),
-            name: "app".into(),
-            eccs,
-            ecus,
-        }
+        AppStatus::from_eccs("app", "app", eccs)
     }
 
     fn spec(members: Vec<Member>) -> EdasAppMembershipSpec {

@@ -179,22 +179,8 @@ pub fn recorded_app(
                 crate::edas::TaskState::Unknown(-1)
             },
         })
-        .collect::<Vec<_>>();
-    let ecus = eccs
-        .iter()
-        .filter(|e| !e.ecu_id.is_empty())
-        .map(|e| crate::edas::EcuHost {
-            ecu_id: e.ecu_id.clone(),
-            instance_id: e.instance_id.clone(),
-            ip: e.ip.clone(),
-        })
         .collect();
-    Some(AppStatus {
-        app_id: app_id.to_string(),
-        name: String::new(),
-        eccs,
-        ecus,
-    })
+    Some(AppStatus::from_eccs(app_id, "", eccs))
 }
 
 /// Server-side apply of the whole status, one field manager, to the status subresource.

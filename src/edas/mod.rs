@@ -344,6 +344,28 @@ pub struct AppStatus {
     pub ecus: Vec<EcuHost>,
 }
 
+impl AppStatus {
+    /// An app whose ECU list is the hosts its ECC rows name (each ECC whose ECU is known):
+    /// an observation recorded in status by an earlier pass, or a test's app.
+    pub fn from_eccs(app_id: &str, name: &str, eccs: Vec<EccInstance>) -> Self {
+        let ecus = eccs
+            .iter()
+            .filter(|e| !e.ecu_id.is_empty())
+            .map(|e| EcuHost {
+                ecu_id: e.ecu_id.clone(),
+                instance_id: e.instance_id.clone(),
+                ip: e.ip.clone(),
+            })
+            .collect();
+        Self {
+            app_id: app_id.to_string(),
+            name: name.to_string(),
+            eccs,
+            ecus,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EcuHost {
     pub ecu_id: String,
