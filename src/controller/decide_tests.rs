@@ -733,6 +733,15 @@ fn with_host(mut c: Case, id: &str) -> Case {
     c
 }
 
+/// Declare a host by `ip`.
+fn with_ip(mut c: Case, ip: &str) -> Case {
+    c.spec.members.push(Member {
+        ip: Some(ip.into()),
+        ..Default::default()
+    });
+    c
+}
+
 fn unhealthy(mut a: AppStatus, id: &str) -> AppStatus {
     for e in a.eccs.iter_mut().filter(|e| e.ecc_id == id) {
         e.app_state = AppState::Stopped;
@@ -973,11 +982,7 @@ fn a_scale_out_with_a_lost_answer_is_adopted_by_its_ecus_or_seen_applied() {
 #[test]
 fn hosts_that_cannot_be_added_stop_everything_and_are_named() {
     // An IP shared by two free ECUs.
-    let mut c = Case::new(&["a"], 1);
-    c.spec.members.push(Member {
-        ip: Some("10.9.9.9".into()),
-        ..Default::default()
-    });
+    let c = with_ip(Case::new(&["a"], 1), "10.9.9.9");
     let mut w = World::new(&["a", "b"]);
     let mut u1 = free("n");
     let mut u2 = free("m");
@@ -1008,11 +1013,7 @@ fn hosts_that_cannot_be_added_stop_everything_and_are_named() {
 fn an_ip_that_matches_two_running_eccs_stops_everything_and_names_them() {
     // a, b and c all run on hosts with IP 10.0.0.1 (two networks may share an IP). Declaring
     // a by eccId and "ip=10.0.0.1" would let a guess pick which of b and c to remove.
-    let mut c = Case::new(&["a"], 1);
-    c.spec.members.push(Member {
-        ip: Some("10.0.0.1".into()),
-        ..Default::default()
-    });
+    let c = with_ip(Case::new(&["a"], 1), "10.0.0.1");
     let mut w = World::new(&["a", "b", "c", "dd"]);
     w.free = vec![free("n")];
     let (v, asked) = c.run(&w);
@@ -1027,15 +1028,7 @@ fn an_ip_that_matches_two_running_eccs_stops_everything_and_names_them() {
     assert!(v.status.pending_scale_in.is_none() && v.status.pending_scale_out.is_none());
     assert!(!asked.contains(&Need::RecentOrders));
     // Named by instanceId, the same host is exact: dd (IP 10.0.0.2) is the one extra.
-    let mut c = Case::new(&["a"], 1);
-    c.spec.members.push(Member {
-        instance_id: Some("i-b".into()),
-        ..Default::default()
-    });
-    c.spec.members.push(Member {
-        instance_id: Some("i-c".into()),
-        ..Default::default()
-    });
+    let c = with_host(with_host(Case::new(&["a"], 1), "b"), "c");
     let (v, _) = c.run(&w);
     assert_eq!(
         v.send.map(|s| s.targets().to_vec()),
