@@ -203,24 +203,28 @@ def app_id(i):
     return f"b7e1c0de-0000-4000-8000-{i:012d}"
 
 
-def fleet_doc(n, seconds_per_instance):
-    """N apps x 2 running ECCs; documented limits (no `limits`); one access key."""
+def fleet_doc(n, seconds_per_instance, hosts=2, free=0, clusters=None):
+    """N apps x `hosts` running ECCs and `free` more ECUs each (documented limits, no `limits`;
+    one access key); with `clusters`, the apps share that many clusterIds."""
     apps = []
     for i in range(n):
         a = app_id(i)
         grp = f"grp-{i}"
         ip = f"10.{i // 250}.{i % 250}"
-        apps.append({
+        app = {
             "appId": a,
             "regionId": "cn-hangzhou",
             "name": f"bench-app-{i}",
             "groups": [{"groupId": grp, "groupName": "_DEFAULT_GROUP"}],
             "ecus": [
                 {"ecuId": f"ecu-{i}-{j}", "instanceId": f"i-bench-{i}-{j}", "ip": f"{ip}.{j}", "groupId": grp}
-                for j in (1, 2)
+                for j in range(1, hosts + free + 1)
             ],
-            "eccs": [{"eccId": f"ecc-{i}-{j}", "ecuId": f"ecu-{i}-{j}", "groupId": grp} for j in (1, 2)],
-        })
+            "eccs": [{"eccId": f"ecc-{i}-{j}", "ecuId": f"ecu-{i}-{j}", "groupId": grp} for j in range(1, hosts + 1)],
+        }
+        if clusters:
+            app["clusterId"] = replace_cluster_id(i, clusters)
+        apps.append(app)
     return {
         "accessKeys": [{"id": ACCESS_KEY_ID, "secret": ACCESS_KEY_SECRET}],
         "apps": apps,
@@ -228,7 +232,8 @@ def fleet_doc(n, seconds_per_instance):
     }
 
 
-def memberships(ns, n):
+def memberships(ns, n, members=lambda i: [{"eccId": f"ecc-{i}-1"}]):
+    """One resource per app declaring `members(i)` (default: its first ECC)."""
     docs = []
     for i in range(n):
         docs.append(json.dumps({
@@ -238,7 +243,7 @@ def memberships(ns, n):
             "spec": {
                 "appId": app_id(i),
                 "regionId": "cn-hangzhou",
-                "members": [{"eccId": f"ecc-{i}-1"}],
+                "members": members(i),
                 "credentialsSecretRef": {"name": "edas-credentials"},
             },
         }))
@@ -302,52 +307,13 @@ def replace_cluster_id(i, clusters):
     return f"cluster-bench-{i % clusters}"
 
 
-def replace_fleet_doc(n, seconds_per_instance, hosts, clusters):
-    """N apps x `hosts` running ECCs + 1 free ECU each, in `clusters` shared clusters."""
-    apps = []
-    for i in range(n):
-        a = app_id(i)
-        grp = f"grp-{i}"
-        ip = f"10.{i // 250}.{i % 250}"
-        apps.append({
-            "appId": a,
-            "regionId": "cn-hangzhou",
-            "name": f"bench-app-{i}",
-            "clusterId": replace_cluster_id(i, clusters),
-            "groups": [{"groupId": grp, "groupName": "_DEFAULT_GROUP"}],
-            "ecus": [
-                {"ecuId": f"ecu-{i}-{j}", "instanceId": f"i-bench-{i}-{j}", "ip": f"{ip}.{j}", "groupId": grp}
-                for j in range(1, hosts + 2)
-            ],
-            "eccs": [{"eccId": f"ecc-{i}-{j}", "ecuId": f"ecu-{i}-{j}", "groupId": grp} for j in range(1, hosts + 1)],
-        })
-    return {
-        "accessKeys": [{"id": ACCESS_KEY_ID, "secret": ACCESS_KEY_SECRET}],
-        "apps": apps,
-        "changeOrders": {"secondsPerInstance": seconds_per_instance, "batchType": "Automatic", "batchCount": 1},
-    }
-
-
 def replace_declared_hosts(hosts):
     """Host numbers each resource declares: 1..k-1 kept, k replaced by k+1."""
     return [*range(1, hosts), hosts + 1]
 
 
 def replace_memberships(ns, n, hosts):
-    docs = []
-    for i in range(n):
-        docs.append(json.dumps({
-            "apiVersion": "edas.operators.dev/v1alpha1",
-            "kind": "EdasAppMembership",
-            "metadata": {"name": f"app-{i:04d}", "namespace": ns},
-            "spec": {
-                "appId": app_id(i),
-                "regionId": "cn-hangzhou",
-                "members": [{"instanceId": f"i-bench-{i}-{j}"} for j in replace_declared_hosts(hosts)],
-                "credentialsSecretRef": {"name": "edas-credentials"},
-            },
-        }))
-    return "\n---\n".join(docs) + "\n"
+    return memberships(ns, n, lambda i: [{"instanceId": f"i-bench-{i}-{j}"} for j in replace_declared_hosts(hosts)])
 
 
 def fleet_as_replaced(state, n, hosts):
@@ -882,7 +848,7 @@ def _bench_one(args, kube, env, n, workdir, cleanup):
     log(f"N={n}: {n} resources applied in namespace {ns} ({res['applySeconds']} s)")
 
     cleanup.append(lambda: kube.run(["delete", "edasappmemberships", "--all", "-n", ns, "--wait=false"], check=False))
-    doc = (replace_fleet_doc(n, args.seconds_per_instance, args.hosts_per_app, args.clusters) if replace
+    doc = (fleet_doc(n, args.seconds_per_instance, args.hosts_per_app, free=1, clusters=args.clusters) if replace
            else fleet_doc(n, args.seconds_per_instance))
     sim = Sim(args.bin, doc, workdir, name)
     cleanup.append(sim.stop)
