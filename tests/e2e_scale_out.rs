@@ -294,9 +294,8 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Wait until the process ends on its own (a fault point aborted it).
 /// One edit of resource "web": keep ecc-1, retire ecc-2 and ecc-3, declare the app's first
-/// free host by instance id and its second by IP. The two free ECUs.
+/// free host by instance id and its second by IP. Returns the two free ECUs.
 fn replace_two_hosts(cp: &ControlPlane, ns: &str, app: &str) -> (String, String) {
     cp.apply_yaml_ok(&membership(
         ns,
@@ -312,6 +311,7 @@ fn replace_two_hosts(cp: &ControlPlane, ns: &str, app: &str) -> (String, String)
     (free_ecu(app, 1), free_ecu(app, 2))
 }
 
+/// Wait until the process ends on its own (a fault point aborted it).
 async fn wait_exit(op: &mut Operator, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {

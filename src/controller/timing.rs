@@ -83,9 +83,10 @@ pub fn poll_interval(polls: i64) -> Duration {
 }
 
 /// Between the observations that wait for an added ECC, listed but not healthy yet, to run
-/// healthy, when the youngest such addition is `age` old: every 5 s for the first 20 s (a simulator, or a fast host, is
-/// healthy at once), then a quarter of the age up to 30 s. A real host takes minutes to start
-/// the app: for 3 min this spends 15 QueryApplicationStatus reads where a 5 s poll spends 36.
+/// healthy, when the youngest such addition is `age` old: every 5 s for the first 20 s (a
+/// simulator, or a fast host, is healthy at once), then a quarter of the age up to 30 s. A
+/// real host takes minutes to start the app: for 3 min this spends 15 QueryApplicationStatus
+/// reads where a 5 s poll spends 36.
 pub fn new_member_poll(age: Duration) -> Duration {
     (age / 4).clamp(QUIET_POLL, POLL_CAP)
 }
