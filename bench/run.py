@@ -1187,6 +1187,14 @@ def peer_params_text(p):
     return f"peer run {where} with `--parallelism {p['peerParallelism']}`, {refresh}"
 
 
+def replace_bound(r):
+    """A replacement result's lower bound, and its time / bound (None when not all Ready)."""
+    op = r["operator"]
+    b = lower_bound_replace(r["n"], r["params"]["secondsPerInstance"], row_share(r), r["params"].get("clusters", 1))
+    op_s = op.get("seconds") if op.get("allReady") else None
+    return b, ratio(op_s, b["boundSeconds"])
+
+
 def replace_section():
     """The replacement fleet's part of BENCHMARKS.md (issue 12), from bench/results/replace-n*.json."""
     results = []
@@ -1316,13 +1324,12 @@ def replace_section():
     w("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         op = r["operator"]
-        b = lower_bound_replace(r["n"], r["params"]["secondsPerInstance"], row_share(r), r["params"].get("clusters", 1))
-        op_s = op.get("seconds") if op.get("allReady") else None
+        b, rb = replace_bound(r)
         rp = op.get("replacement", {})
         fl = op.get("fleet", {})
         w(
             f"| {r['_row']} | {share_cell(r)} | {op_times_cell(op)} | {fmt_b(b['boundSeconds'])} ({b['binding']}) "
-            f"| **{fmt_r(ratio(op_s, b['boundSeconds']))}** | {op['allCalls']['throttled']} "
+            f"| **{fmt_r(rb)}** | {op['allCalls']['throttled']} "
             f"| {rp.get('duplicateScaleOutAttempts', '–')} / {rp.get('duplicateScaleInAttempts', '–')} "
             f"| {rp.get('orderViolations', '–')} of {rp.get('appsChecked', '–')} "
             f"| {'yes' if fl.get('ok') else '**no**'} ({fl.get('appsAsDeclared', '–')} of {fl.get('apps', '–')}) |"
@@ -1373,9 +1380,7 @@ def replace_section():
     w("|---|---|---|---|---|---|---|")
     for r in results:
         op = r["operator"]
-        b = lower_bound_replace(r["n"], r["params"]["secondsPerInstance"], row_share(r), r["params"].get("clusters", 1))
-        op_s = op.get("seconds") if op.get("allReady") else None
-        rb = ratio(op_s, b["boundSeconds"])
+        b, rb = replace_bound(r)
         thr = op["allCalls"]["throttled"]
         rp = op.get("replacement", {})
         dups = rp.get("duplicateScaleOutAttempts", 0) + rp.get("duplicateScaleInAttempts", 0)
